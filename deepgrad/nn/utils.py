@@ -29,3 +29,12 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
             n = p.numel()
             p.data[...] = data[offset:offset + n].reshape(p.shape)
             offset += n
+
+
+# re-exported here, where torch.nn.utils has them
+from deepgrad.nn.clip_grad import (  # noqa: E402, F401
+    clip_grad_norm_,
+    clip_grad_value_,
+    clip_grads_with_norm_,
+    get_total_norm,
+)

@@ -1,0 +1,186 @@
+"""Newton's method for ``minimize``: Hessian-free Newton-CG and full-Hessian Newton."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from deepgrad.optimize._objective import (
+    Objective,
+    OptimizeResult,
+    call_callback,
+    finish,
+    inf_norm,
+    line_search_tolerance,
+    relative_reduction_small,
+    start,
+)
+from deepgrad.optimize.line_search import strong_wolfe
+
+FORCING_CAP = 0.01  # the largest relative CG residual accepted (see newton's NOTE)
+
+
+def truncated_cg(hvp: Callable[[np.ndarray], np.ndarray], g: np.ndarray, tol: float,
+                 max_iter: int) -> tuple[np.ndarray, int, str]:
+    """Approximately solve H p = -g by conjugate gradients from p = 0, stopping early.
+
+    Nocedal & Wright Algorithm 7.1 (inner loop)::
+
+        z = 0;  r = g;  d = -g
+        for j = 0, 1, ...:
+            if d.Hd <= 0:  return  -g if j == 0 else z          (negative curvature exit)
+            a = r.r / d.Hd;  z = z + a d;  r_new = r + a Hd
+            if ||r_new||_2 <= tol:  return z                     (truncation)
+            d = -r_new + (r_new.r_new / r.r) d
+
+    Every iterate z is a descent direction when H is positive definite along the directions
+    tried, so the result can always be used with a line search.
+
+    Args:
+        hvp: v -> H v.
+        g: the gradient (flat).
+        tol: residual 2-norm at which to stop, e.g. min(0.01, sqrt(||g||)) ||g||.
+        max_iter: the most Hessian-vector products.
+
+    Returns:
+        (p, number of products used, reason: "converged", "negative curvature" or "max_iter").
+
+    Reference: Dembo & Steihaug 1983, "Truncated-Newton algorithms for large-scale
+    unconstrained optimization", Math. Programming 26; Nocedal & Wright 2006, section 7.1.
+    """
+    z = np.zeros_like(g)
+    r = g.copy()
+    d = -r
+    rr = float(r @ r)
+    if math.sqrt(rr) <= tol:
+        return z, 0, "converged"
+    for j in range(max_iter):
+        Hd = hvp(d)
+        curv = float(d @ Hd)
+        if not curv > 0:  # also catches NaN
+            return (-g.copy() if j == 0 else z), j + 1, "negative curvature"
+        a = rr / curv
+        z = z + a * d
+        r = r + a * Hd
+        rr_new = float(r @ r)
+        if math.sqrt(rr_new) <= tol:
+            return z, j + 1, "converged"
+        d = -r + (rr_new / rr) * d
+        rr = rr_new
+    return z, max_iter, "max_iter"
+
+
+def modified_cholesky_solve(H: np.ndarray, g: np.ndarray, beta: float = 1e-3):
+    """Solve (H + tau I) p = -g with the smallest tau (doubling) that makes it positive definite.
+
+    Nocedal & Wright Algorithm 3.3 (Cholesky with added multiple of the identity)::
+
+        tau = 0 if min(diag H) > 0 else beta - min(diag H)
+        repeat: try L L^T = H + tau I;  on failure tau = max(2 tau, beta)
+
+    Returns:
+        (p, tau).
+    """
+    n = H.shape[0]
+    dmin = float(np.min(np.diag(H))) if n else 1.0
+    tau = 0.0 if dmin > 0 else beta - dmin
+    eye = np.eye(n, dtype=H.dtype)
+    for _ in range(200):
+        try:
+            L = np.linalg.cholesky(H + tau * eye)
+        except np.linalg.LinAlgError:
+            tau = max(2 * tau, beta)
+            continue
+        w = np.linalg.solve(L, -g)
+        return np.linalg.solve(L.T, w), tau
+    raise np.linalg.LinAlgError("modified Cholesky: no positive definite shift found")
+
+
+def newton(obj: Objective, x0: np.ndarray, tol: float, max_iter: int, callback=None,
+           hessian: str = "hvp", max_cg_iter: int | None = None, cg_tol: float | None = None,
+           c1: float = 1e-4, c2: float = 0.9, ftol: float = 0.0,
+           max_ls: int = 25) -> OptimizeResult:
+    """Line-search Newton: Newton-CG with exact Hessian-vector products, or full Hessian.
+
+    ``hessian="hvp"`` (default), Hessian-free Newton-CG (Nocedal & Wright Algorithm 7.1)::
+
+        repeat:
+            g, and v -> H v by double backward (Pearlmutter 1994: H v = d/dx (g(x) . v))
+            p = truncated_cg(H, g, tol = eta ||g||_2),  eta = min(0.01, sqrt(||g||_2)) or cg_tol
+                (stops at negative curvature; -g if it meets it at once)
+            t = strong-Wolfe step along p from t = 1 (c2 = 0.9);  x = x + t p
+
+    The forcing term eta -> 0 gives superlinear, near the solution quadratic, convergence.
+    NOTE: N&W cap eta at 0.5; on ill-conditioned problems that leaves the early directions
+    close to steepest descent (one or two CG steps). Capping at 0.01 costs about as many
+    Hessian products in all and far fewer iterations (Rosenbrock from the standard start,
+    n = 2 / 10 / 100: 71 / 123 / 352 iterations with 0.5, 22 / 32 / 157 with 0.01; for
+    n = 10 and 100 the closer-to-exact Newton steps end in the other local minimum, near
+    (-1, 1, ..., 1) with f = 3.99, as scipy's BFGS does for n = 10).
+
+    ``hessian="full"``, for small problems: H from n Hessian-vector products (symmetrised),
+    p = -(H + tau I)^-1 g with the modified Cholesky of N&W Algorithm 3.3 when H is not
+    positive definite, then the same line search; ``nhev`` then counts full Hessians.
+
+    Stops when ||g||_inf <= tol. (scipy's Newton-CG instead stops when the L1 norm of a step
+    falls below n * xtol; the gradient test is the stricter one at the same tolerance.)
+
+    Reference: Dembo & Steihaug 1983; Nocedal & Wright 2006, sections 3.4 and 7.1;
+    Pearlmutter 1994, "Fast exact multiplication by the Hessian", Neural Computation 6.
+    """
+    if hessian not in ("hvp", "full"):
+        raise ValueError(f"newton: hessian must be 'hvp' or 'full', got {hessian!r}")
+    n = x0.size
+    max_cg_iter = 20 * n if max_cg_iter is None else int(max_cg_iter)
+    x = x0.copy()
+    f, g = start(obj, x)
+    k = 0
+    status = 0
+    full_hessians = 0
+    while True:
+        if inf_norm(g) <= tol:
+            break
+        if k >= max_iter:
+            status = 1
+            break
+        # NOTE: the same point again, this time keeping the gradient's graph for the
+        # Hessian products (counted in nfev: it is a real forward and backward pass)
+        f, g, hvp = obj.value_grad_hvp(x)
+        if hessian == "full":
+            eye = np.eye(n, dtype=x.dtype)
+            H = np.stack([hvp(eye[i]) for i in range(n)])
+            H = (H + H.T) / 2
+            full_hessians += 1
+            p, _ = modified_cholesky_solve(H, g)
+        else:
+            gnorm = float(np.linalg.norm(g))
+            eta = min(FORCING_CAP, math.sqrt(gnorm)) if cg_tol is None else cg_tol
+            p, _, _ = truncated_cg(hvp, g, eta * gnorm, max_cg_iter)
+        gtd = float(g @ p)
+        if not gtd < 0:  # no descent direction (e.g. max_cg_iter = 0): steepest descent
+            p, gtd = -g, -float(g @ g)
+
+        def evaluate(t, x=x, p=p):
+            return obj.value_and_grad(x + t * p)
+
+        ls = strong_wolfe(evaluate, p, f, g, gtd, t=1.0, c1=c1, c2=c2,
+                          tolerance_change=line_search_tolerance(x), max_ls=max_ls)
+        if not ls.success and not ls.f < f:
+            status = 2
+            break
+        x = x + ls.t * p
+        f_old, f, g = f, ls.f, ls.g
+        k += 1
+        if not math.isfinite(f):
+            status = 3
+            break
+        if call_callback(callback, x, obj.shape, f, g, k):
+            status = 5
+            break
+        if relative_reduction_small(f_old, f, ftol) and inf_norm(g) > tol:
+            break
+    if hessian == "full":
+        obj.nhev = full_hessians
+    return finish(obj, "newton", x, f, g, k, status, hessian=True)
