@@ -1,8 +1,8 @@
 """Reverse-mode automatic differentiation: the graph engine, grad(), grad modes, checks."""
 
-from deepgrad.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from deepgrad.autograd.function import Function
 from deepgrad.autograd.engine import run_backward
+from deepgrad.autograd.function import Function
+from deepgrad.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -52,8 +52,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-from deepgrad.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: E402
 from deepgrad.autograd import functional  # noqa: E402
+from deepgrad.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: E402
 
 __all__ = [
     "Function", "enable_grad", "functional", "grad", "gradcheck", "gradgradcheck",

@@ -56,6 +56,9 @@ def run_backward(outputs, grad_outputs, retain_graph: bool, create_graph: bool, 
 
     node_grads = {}  # id(node) -> gradient of that node's output
     leaf_grads = {}  # id(leaf) -> [leaf, gradient]
+    # Arrays that came from the caller: never adopted as a leaf's .grad (see below).
+    foreign = {id(g.data) for g in grad_outputs}
+    hooks_ran = False
     roots = []
     for out, g in zip(outputs, grad_outputs):
         if out.grad_fn is None:
@@ -77,6 +80,7 @@ def run_backward(outputs, grad_outputs, retain_graph: bool, create_graph: bool, 
             if g is None:
                 continue
             if node.hooks:
+                hooks_ran = True
                 for hook in node.hooks:
                     new = hook(g)
                     if new is not None:
@@ -114,9 +118,23 @@ def run_backward(outputs, grad_outputs, retain_graph: bool, create_graph: bool, 
                 result.append(wanted_nodes.get(id(t.grad_fn)))
             else:
                 entry = leaf_grads.get(id(t))
-                result.append(entry[1] if entry is not None else None)
+                g = entry[1] if entry is not None else None
+                # PARITY: a leaf's hooks see (and may replace) its gradient in grad() too.
+                for hook in (t._hooks or ()) if g is not None else ():
+                    new = hook(g)
+                    if new is not None:
+                        g = new
+                result.append(g)
         return result
 
+    # NOTE: a leaf's new .grad must never alias an array that anyone else can see, because later
+    # accumulation happens in place. A gradient array that the backward rules allocated in this
+    # pass, owns its memory and went to no other leaf is seen by nobody else and is adopted
+    # as-is (PyTorch's AccumulateGrad "steals" such gradients too); anything else is copied.
+    # Adoption is off when the graph is kept (saved arrays live on) or when a hook saw a
+    # gradient (it may have kept it).
+    may_adopt = not create_graph and not retain_graph and not hooks_ran
+    adopted = set()
     for leaf, g in leaf_grads.values():
         if leaf._hooks:
             for hook in leaf._hooks:
@@ -124,15 +142,24 @@ def run_backward(outputs, grad_outputs, retain_graph: bool, create_graph: bool, 
                 if new is not None:
                     g = new
         if leaf.grad is None:
-            # NOTE: copy so that .grad never aliases an array that another gradient shares;
-            # accumulation later happens in place.
-            leaf.grad = g if create_graph else Tensor._wrap(g.data.astype(leaf.data.dtype,
-                                                                          copy=True))
+            if create_graph:
+                leaf.grad = g
+            elif (may_adopt and not leaf._hooks and _owned(g.data, leaf.data.dtype)
+                  and id(g.data) not in foreign and id(g.data) not in adopted):
+                adopted.add(id(g.data))
+                leaf.grad = Tensor._wrap(g.data)
+            else:
+                leaf.grad = Tensor._wrap(g.data.astype(leaf.data.dtype, copy=True))
         elif create_graph or leaf.grad.requires_grad:
             leaf.grad = leaf.grad + g
         else:
             leaf.grad.data += g.data
     return None
+
+
+def _owned(arr, dtype) -> bool:
+    """True for a writeable array of ``dtype`` that owns its memory (not a view of another)."""
+    return arr.base is None and arr.flags.writeable and arr.dtype == dtype
 
 
 def _accumulate(store, key, g):

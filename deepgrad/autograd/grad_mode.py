@@ -65,5 +65,18 @@ class set_grad_enabled(_GradModeContext):
     def __enter__(self):
         return self
 
-    def __call__(self, func):  # pragma: no cover - rarely used as decorator
-        raise TypeError("set_grad_enabled is not a decorator; use no_grad or enable_grad")
+    def __call__(self, func):
+        # PARITY: as torch, usable as a decorator: undo the mode set by __init__ and apply it
+        # only while ``func`` runs.
+        set_grad_enabled_flag(self._prev)
+        mode = self._mode
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            prev = set_grad_enabled_flag(mode)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                set_grad_enabled_flag(prev)
+
+        return wrapper

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 def _as_tuple(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
@@ -23,17 +22,19 @@ def _numerical_vjp(func, inputs, v, eps):
         if not getattr(x, "requires_grad", False):
             grads.append(None)
             continue
-        flat = x.data.reshape(-1)
-        g = np.zeros(flat.shape, dtype=np.float64)
-        for i in range(flat.size):
-            orig = flat[i]
-            flat[i] = orig + eps
+        # NOTE: index x.data itself: reshape(-1) of a non-contiguous array is a copy, and
+        # perturbing a copy would leave func's input unchanged.
+        data = x.data
+        g = np.zeros(data.shape, dtype=np.float64)
+        for i in np.ndindex(data.shape):
+            orig = data[i]
+            data[i] = orig + eps
             plus = _outputs(func, inputs)
-            flat[i] = orig - eps
+            data[i] = orig - eps
             minus = _outputs(func, inputs)
-            flat[i] = orig
+            data[i] = orig
             g[i] = sum(float(np.sum(vk * (p - m))) for vk, p, m in zip(v, plus, minus)) / (2 * eps)
-        grads.append(g.reshape(x.shape))
+        grads.append(g)
     return grads
 
 

@@ -74,3 +74,41 @@ def cross_entropy_logits(x: Tensor, target: Tensor, weight=None, ignore_index: i
     for the checked, shape-general public function."""
     w = weight.data if isinstance(weight, Tensor) else weight
     return CrossEntropyFn.apply(x, target, w, ignore_index, reduction)
+
+
+_BCE_EPS = float(np.float32(1e-12))
+
+
+class BinaryCrossEntropyFn(Function):
+    """Elementwise BCE of probabilities p against targets y, PyTorch's clamped form.
+
+    loss = -(y * max(log p, -100) + (1 - y) * max(log(1 - p), -100))
+    """
+
+    def forward(self, p, y):
+        xp = array_module(p)
+        with np.errstate(divide="ignore"):
+            log_p = xp.maximum(xp.log(p), -100.0)
+            log_q = xp.maximum(xp.log1p(-p), -100.0)
+        return -(y * log_p + (1 - y) * log_q)
+
+    def backward(self, g):
+        # dL/dp = (p - y) / (p (1 - p)), with the denominator clamped at 1e-12 as PyTorch does
+        # so that p = 0 or 1 gives a large finite gradient instead of inf or nan.
+        # dL/dy = log(1 - p) - log p (each clamped at -100).
+        from deepgrad.ops.elementwise import clamp, log, log1p, neg
+
+        p, y = self.inputs
+        gp = gy = None
+        if self.needs_input_grad[0]:
+            # PARITY: PyTorch's clamp constant is the float32 value of 1e-12, also in float64.
+            denom = clamp(mul(p, sub(1.0, p)), min=_BCE_EPS)
+            gp = mul(g, sub(p, y) / denom)
+        if self.needs_input_grad[1]:
+            gy = mul(g, sub(clamp(log1p(neg(p)), min=-100.0), clamp(log(p), min=-100.0)))
+        return gp, gy
+
+
+def binary_cross_entropy_elementwise(p: Tensor, y) -> Tensor:
+    """Unreduced BCE of probabilities (see ``F.binary_cross_entropy``)."""
+    return BinaryCrossEntropyFn.apply(p, y)

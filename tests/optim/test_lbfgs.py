@@ -9,6 +9,9 @@ import torch
 import deepgrad as dg
 from deepgrad import nn, optim
 
+# Read by tests/test_coverage.py: the optimizer these tests check against PyTorch/scipy.
+COVERED = {"LBFGS"}
+
 
 def _data(n=40, d=5, seed=0):
     rng = np.random.default_rng(seed)

@@ -10,6 +10,9 @@ import deepgrad as dg
 import deepgrad.nn.functional as F
 from deepgrad import nn, optim
 
+# Read by tests/test_coverage.py: the optimizer these tests check against PyTorch/scipy.
+COVERED = {"NewtonCG"}
+
 
 def _logistic_data(n=200, d=10, seed=0):
     rng = np.random.default_rng(seed)

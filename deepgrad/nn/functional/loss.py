@@ -181,7 +181,8 @@ def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
         logp = logp * ops.reshape(_as_tensor(weight, input), tuple(shape))
     loss = -ops.sum(logp * target, dim)
     if reduction == "mean":
-        return ops.sum(loss) / float(input.shape[0] if input.ndim > 1 else 1)
+        # PARITY: torch averages over every sample position, N * d1 * ... = numel / C.
+        return ops.sum(loss) / float(input.data.size // c)
     return _reduce(loss, reduction)
 
 
@@ -213,9 +214,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
     if np.any((p < 0) | (p > 1)) or np.any(np.isnan(p)):
         raise ValueError("binary_cross_entropy: every input must be a probability in [0, 1]; "
                          "for logits use binary_cross_entropy_with_logits")
-    log_p = ops.clamp(ops.log(input), min=-100.0)
-    log_q = ops.clamp(ops.log(1.0 - input), min=-100.0)
-    loss = -(target * log_p + (1.0 - target) * log_q)
+    loss = ops.binary_cross_entropy_elementwise(input, target)
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
     return _reduce(loss, reduction)

@@ -9,6 +9,8 @@ from deepgrad.tensor import Tensor
 
 
 class _Loss(Module):
+    """Base of the loss modules: validates ``reduction``; class weights are buffers."""
+
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         _check_reduction(reduction)
@@ -16,6 +18,12 @@ class _Loss(Module):
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+
+    def _register_weight(self, name: str, value) -> None:
+        # PARITY: PyTorch keeps a loss's class weights as buffers, so they are in state_dict.
+        if value is not None and not isinstance(value, Tensor):
+            value = Tensor(value)
+        self.register_buffer(name, value)
 
 
 class L1Loss(_Loss):
@@ -60,7 +68,8 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0):
         super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        self._register_weight("weight", weight)
+        self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -73,7 +82,8 @@ class NLLLoss(_Loss):
 
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        self._register_weight("weight", weight)
+        self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
@@ -84,7 +94,7 @@ class BCELoss(_Loss):
 
     def __init__(self, weight=None, reduction: str = "mean"):
         super().__init__(reduction)
-        self.weight = weight
+        self._register_weight("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy(input, target, self.weight, self.reduction)
@@ -95,7 +105,8 @@ class BCEWithLogitsLoss(_Loss):
 
     def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
         super().__init__(reduction)
-        self.weight, self.pos_weight = weight, pos_weight
+        self._register_weight("weight", weight)
+        self._register_weight("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
