@@ -147,7 +147,9 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise RuntimeError("the truth value of a tensor with more than one element is ambiguous")
+            raise RuntimeError(
+                "the truth value of a tensor with more than one element is ambiguous"
+            )
         return bool(self.data.item())
 
     def __index__(self) -> int:

@@ -1,5 +1,6 @@
 """The primitives: the only place in deepgrad with backward code (DESIGN rule 1)."""
 
+from deepgrad.ops.conv import conv2d
 from deepgrad.ops.elementwise import (
     abs,
     add,
@@ -29,6 +30,13 @@ from deepgrad.ops.elementwise import (
 )
 from deepgrad.ops.linalg import linear, matmul
 from deepgrad.ops.nn_ops import binary_cross_entropy_elementwise, cross_entropy_logits
+from deepgrad.ops.normalization import batch_norm_eval, batch_norm_train, layer_norm
+from deepgrad.ops.pool import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool2d,
+    max_pool2d,
+)
 from deepgrad.ops.reduce import (
     amax,
     amin,
@@ -45,6 +53,7 @@ from deepgrad.ops.reduce import (
     sum,
     var,
 )
+from deepgrad.ops.rnn import lstm_cell, lstm_layer
 from deepgrad.ops.shape import (
     cat,
     expand,
@@ -72,4 +81,6 @@ __all__ = [
     "pow", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "split", "sqrt",
     "squeeze", "stack", "std", "sub", "sum", "sum_to", "tanh", "transpose", "unbind",
     "unsqueeze", "var", "where",
+    "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+    "batch_norm_eval", "batch_norm_train", "layer_norm", "lstm_cell", "lstm_layer",
 ]

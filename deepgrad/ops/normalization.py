@@ -1,0 +1,248 @@
+"""Normalisation primitives: fused batch norm (batch statistics) and layer norm.
+
+Both normalise x to xhat = (x - mean) / sqrt(var + eps) with the *biased* variance over a set of
+elements (per channel over batch and spatial positions for batch norm, per sample over the
+trailing dimensions for layer norm) and then apply y = gamma * xhat + beta.
+
+Backward (the closed form of Ioffe & Szegedy 2015), per group of M normalised elements, with
+dxhat = dy * gamma:
+
+    dbeta  = sum(dy)                  dgamma = sum(dy * xhat)
+    dx     = inv_std / M * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))
+
+The last line follows from d xhat_j / d x_i = inv_std * (delta_ij - 1/M - xhat_i xhat_j / M).
+
+The fast path computes this on raw arrays. When the backward itself is recorded
+(``create_graph=True``) the same formula is built from Tensor ops instead, with mean and
+variance recomputed from x, so these primitives are twice differentiable (Newton methods and
+Hessian-vector products work through normalisation layers).
+
+Reference: Ioffe & Szegedy 2015, "Batch Normalization: Accelerating Deep Network Training by
+Reducing Internal Covariate Shift"; Ba, Kiros & Hinton 2016, "Layer Normalization".
+"""
+
+from __future__ import annotations
+
+from deepgrad._backend import array_module
+from deepgrad.autograd import grad_mode
+from deepgrad.autograd.function import Function
+from deepgrad.ops.elementwise import add, div, mul, pow, sub
+from deepgrad.ops.reduce import mean as _mean
+from deepgrad.ops.reduce import sum as _sum
+from deepgrad.ops.shape import reshape
+from deepgrad.tensor import Tensor
+
+
+def _channels_view(a):
+    """View (N, C, *) as (N, C, L) with L = prod(*) (1 for 2-D input)."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _bn_axes(ndim: int) -> tuple:
+    return (0,) + tuple(range(2, ndim))
+
+
+def _normalised_backward(x, g, w, axes, param_axes, group_size, eps, bcast):
+    """The normalisation backward built from Tensor ops (differentiable; used under create_graph).
+
+    ``axes`` are the axes the statistics reduce over, ``param_axes`` those that gamma broadcasts
+    over, ``bcast`` the shape gamma takes to broadcast against x. Returns (dx, dgamma, dbeta).
+    """
+    mu = _mean(x, axes, keepdim=True)
+    xc = sub(x, mu)
+    inv_std = pow(add(_mean(mul(xc, xc), axes, keepdim=True), eps), -0.5)
+    xhat = mul(xc, inv_std)
+    gx = g if w is None else mul(g, reshape(w, bcast))
+    s1 = div(_sum(gx, axes, keepdim=True), float(group_size))
+    s2 = div(_sum(mul(gx, xhat), axes, keepdim=True), float(group_size))
+    dx = mul(inv_std, sub(sub(gx, s1), mul(xhat, s2)))
+    dgamma = _sum(mul(g, xhat), param_axes)
+    dbeta = _sum(g, param_axes)
+    return dx, dgamma, dbeta
+
+
+# ---------------------------------------------------------------------- batch norm
+class BatchNormFn(Function):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta with the batch's per-channel statistics.
+
+    x is (N, C, *); the statistics are taken per channel over N and every spatial position
+    (M = N * prod(*) values each). ``stats`` is a list that receives (mean, biased var) so the
+    caller can update running statistics without a second pass over x.
+    """
+
+    def forward(self, x, weight, bias, eps, stats):
+        xp = array_module(x)
+        x3 = _channels_view(x)
+        m = x3.shape[0] * x3.shape[2]
+        shape = _channel_shape(x)
+        mean = xp.einsum("ncl->c", x3) / m
+        # NOTE: arithmetic on x-shaped arrays (not (N, C, L) reshapes) so that results own their
+        # memory; the engine then adopts a gradient instead of copying it.
+        out = x - mean.reshape(shape)
+        o3 = _channels_view(out)
+        var = xp.einsum("ncl,ncl->c", o3, o3) / m
+        inv_std = 1.0 / xp.sqrt(var + eps)
+        out *= (inv_std if weight is None else inv_std * weight).reshape(shape)
+        if bias is not None:
+            out += bias.reshape(shape)
+        self.saved = (mean, inv_std)
+        stats[:] = [mean, var]
+        return out
+
+    def backward(self, g):
+        x, weight, bias, eps, _ = self.inputs
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        if grad_mode.is_grad_enabled():
+            bcast = _channel_shape(x)
+            m = x.data.size // x.shape[1]
+            axes = _bn_axes(x.ndim)
+            dx, dw, db = _normalised_backward(x, g, weight, axes, axes, m, eps, bcast)
+            return (dx if need_x else None, dw if need_w else None, db if need_b else None,
+                    None, None)
+        xp = array_module(x.data)
+        mean, inv_std = self.saved
+        shape = _channel_shape(x)
+        m = x.data.size // x.shape[1]
+        xc = x.data - mean.reshape(shape)
+        g3 = _channels_view(g.data)
+        sum_g = xp.einsum("ncl->c", g3)
+        sum_gx = xp.einsum("ncl,ncl->c", g3, _channels_view(xc)) * inv_std  # sum(g * xhat)
+        dx = None
+        if need_x:
+            k = (inv_std if weight is None else inv_std * weight.data).astype(x.dtype)
+            # dx = k g - k/M sum_g - xhat k/M sum_gx with xhat = (x - mean) inv_std.
+            xc *= (k * inv_std * sum_gx / m).reshape(shape)
+            xc += (k * sum_g / m).reshape(shape)
+            dx = g.data * k.reshape(shape)
+            dx -= xc
+            dx = Tensor._wrap(dx)
+        dw = Tensor._wrap(sum_gx.astype(weight.dtype, copy=False)) if need_w else None
+        db = Tensor._wrap(sum_g.astype(bias.dtype, copy=False)) if need_b else None
+        return dx, dw, db, None, None
+
+
+def _channel_shape(x) -> tuple:
+    """(1, C, 1, ...): the shape of a per-channel vector broadcast against x."""
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def batch_norm_train(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float):
+    """Batch norm with the batch's own statistics (training mode).
+
+    Args:
+        x: (N, C, *) input.
+        weight, bias: (C,) affine parameters or None.
+        eps: added to the variance for stability.
+
+    Returns:
+        (y, mean, var): the normalised Tensor and the batch's per-channel mean and *biased*
+        variance as arrays (for the caller's running statistics).
+    """
+    stats = []
+    out = BatchNormFn.apply(x, weight, bias, eps, stats)
+    return out, stats[0], stats[1]
+
+
+def batch_norm_eval(x: Tensor, mean, var, weight: Tensor | None, bias: Tensor | None,
+                    eps: float) -> Tensor:
+    """Batch norm with fixed statistics (running averages): a per-channel affine map.
+
+    y = x * s + (beta - mean * s) with s = gamma / sqrt(var + eps). Composed of Tensor ops, so
+    it is differentiable to any order; ``mean`` and ``var`` are constants (arrays).
+    """
+    xp = array_module(x.data)
+    bcast = _channel_shape(x)
+    inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+    mean = mean.astype(x.dtype, copy=False)
+    if weight is None:
+        scale = Tensor._wrap(inv_std)
+        shift = Tensor._wrap(-mean * inv_std)
+    else:
+        scale = mul(weight, Tensor._wrap(inv_std))
+        shift = mul(scale, Tensor._wrap(-mean))
+    if bias is not None:
+        shift = add(shift, bias)
+    return add(mul(x, reshape(scale, bcast)), reshape(shift, bcast))
+
+
+# ---------------------------------------------------------------------- layer norm
+class LayerNormFn(Function):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta over the last ``ndim`` dimensions.
+
+    The statistics are per leading index (D = prod(normalized_shape) values each); gamma and
+    beta have the normalised shape.
+    """
+
+    def forward(self, x, weight, bias, ndim, eps):
+        xp = array_module(x)
+        d = _prod(x.shape[x.ndim - ndim:])
+        row = x.shape[:x.ndim - ndim] + (1,) * ndim  # a per-sample value broadcast against x
+        mean = x.reshape(-1, d).mean(axis=1)
+        out = x - mean.reshape(row)
+        o2 = out.reshape(-1, d)
+        var = xp.einsum("rd,rd->r", o2, o2) / d
+        inv_std = 1.0 / xp.sqrt(var + eps)
+        out *= inv_std.reshape(row)
+        if weight is not None:
+            out *= weight
+        if bias is not None:
+            out += bias
+        self.saved = (mean, inv_std)
+        return out
+
+    def backward(self, g):
+        x, weight, bias, ndim, eps = self.inputs
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        lead = x.ndim - ndim
+        if grad_mode.is_grad_enabled():
+            axes = tuple(range(lead, x.ndim))
+            d = _prod(x.shape[lead:])
+            bcast = (1,) * lead + tuple(x.shape[lead:])
+            dx, dw, db = _normalised_backward(x, g, weight, axes, tuple(range(lead)), d, eps,
+                                              bcast)
+            return dx if need_x else None, dw if need_w else None, db if need_b else None, \
+                None, None
+        xp = array_module(x.data)
+        mean, inv_std = self.saved
+        d = _prod(x.shape[lead:])
+        row = x.shape[:lead] + (1,) * ndim
+        g2 = g.data.reshape(-1, d)
+        xhat = x.data - mean.reshape(row)
+        xhat *= inv_std.reshape(row)
+        xhat2 = xhat.reshape(-1, d)
+        dw = db = None
+        if need_w:
+            dw = Tensor._wrap(xp.einsum("rd,rd->d", g2, xhat2).astype(weight.dtype, copy=False)
+                              .reshape(weight.shape))
+        if need_b:
+            db = Tensor._wrap(g2.sum(axis=0).astype(bias.dtype, copy=False).reshape(bias.shape))
+        dx = None
+        if need_x:
+            # NOTE: x-shaped arithmetic (not reshapes) so that dx owns its memory and the engine
+            # adopts it instead of copying.
+            gx = g.data * weight.data.astype(x.dtype, copy=False) if weight is not None \
+                else g.data.astype(x.dtype, copy=True)
+            gx2 = gx.reshape(-1, d)
+            s1 = gx2.mean(axis=1)
+            s2 = xp.einsum("rd,rd->r", gx2, xhat2) / d
+            # dx = inv_std * (gx - mean(gx) - xhat * mean(gx * xhat)), in place on gx.
+            xhat2 *= s2[:, None]
+            gx2 -= xhat2
+            gx2 -= s1[:, None]
+            gx2 *= inv_std[:, None]
+            dx = Tensor._wrap(gx)
+        return dx, dw, db, None, None
+
+
+def _prod(shape) -> int:
+    out = 1
+    for s in shape:
+        out *= int(s)
+    return out
+
+
+def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Layer norm over the trailing ``len(normalized_shape)`` dimensions (shapes not checked
+    here; see ``F.layer_norm``)."""
+    return LayerNormFn.apply(x, weight, bias, len(normalized_shape), eps)

@@ -1,0 +1,142 @@
+"""The normalisation primitives of ``deepgrad.ops.normalization`` against the two oracles
+(DESIGN rule 3).
+
+For each row: float64 gradcheck and gradgradcheck (the backward has a differentiable path for
+``create_graph``) with a random upstream gradient, and forward + input-gradient parity with
+``torch.nn.functional`` in float64 (1e-10) and float32 (1e-4). Batch norm's training backward is
+the closed form, so a random upstream gradient matters: with ``.sum()`` dx is identically zero.
+
+``COVERED`` (the ``deepgrad.ops.__all__`` names with a row) is read by tests/test_coverage.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch.nn.functional as TF
+
+import deepgrad as dg
+from deepgrad.ops.normalization import batch_norm_eval, batch_norm_train, layer_norm
+
+
+def N(*shape, shift=0.0, scale=1.0):
+    return (lambda rng: shift + scale * rng.standard_normal(shape), True)
+
+
+def P(*shape):
+    """Positive (variances), constant."""
+    return (lambda rng: rng.uniform(0.5, 2.0, shape), False)
+
+
+def K(*shape):
+    """A constant normal array (running means)."""
+    return (lambda rng: rng.standard_normal(shape), False)
+
+
+@dataclass
+class Row:
+    name: str
+    covers: str
+    dg: Callable
+    th: Callable
+    inputs: list
+    check: dict = field(default_factory=dict)
+
+
+def _bn_train(x, w=None, b=None):
+    return batch_norm_train(x, w, b, 1e-5)[0]
+
+
+def _th_bn_train(x, w=None, b=None):
+    return TF.batch_norm(x, None, None, w, b, training=True, eps=1e-5)
+
+
+def _bn_eval(x, rm, rv, w=None, b=None):
+    return batch_norm_eval(x, rm.data, rv.data, w, b, 1e-5)
+
+
+def _th_bn_eval(x, rm, rv, w=None, b=None):
+    return TF.batch_norm(x, rm, rv, w, b, training=False, eps=1e-5)
+
+
+def _ln(shape):
+    return (lambda x, w=None, b=None: layer_norm(x, shape, w, b, 1e-5),
+            lambda x, w=None, b=None: TF.layer_norm(x, shape, w, b, 1e-5))
+
+
+ROWS = [
+    Row("bn_train_NC", "batch_norm_train", _bn_train, _th_bn_train,
+        [N(6, 3, shift=2.0), N(3), N(3)]),
+    Row("bn_train_NCL", "batch_norm_train", _bn_train, _th_bn_train,
+        [N(3, 2, 4, scale=3.0), N(2), N(2)]),
+    Row("bn_train_NCHW", "batch_norm_train", _bn_train, _th_bn_train,
+        [N(2, 3, 2, 3), N(3), N(3)]),
+    Row("bn_train_no_affine", "batch_norm_train", _bn_train, _th_bn_train, [N(4, 2, 3)]),
+    Row("bn_train_one_channel", "batch_norm_train", _bn_train, _th_bn_train,
+        [N(5, 1), N(1), N(1)]),
+    Row("bn_eval_NC", "batch_norm_eval", _bn_eval, _th_bn_eval,
+        [N(4, 3), K(3), P(3), N(3), N(3)]),
+    Row("bn_eval_NCHW_no_affine", "batch_norm_eval", _bn_eval, _th_bn_eval,
+        [N(2, 3, 2, 2), K(3), P(3)]),
+    Row("ln_1d", "layer_norm", *_ln((5,)), [N(3, 5, shift=1.0), N(5), N(5)]),
+    Row("ln_2d", "layer_norm", *_ln((3, 4)), [N(2, 3, 4), N(3, 4), N(3, 4)]),
+    Row("ln_3d", "layer_norm", *_ln((2, 2, 3)), [N(2, 2, 2, 3), N(2, 2, 3), N(2, 2, 3)]),
+    Row("ln_whole_tensor", "layer_norm", *_ln((3, 4)), [N(3, 4), N(3, 4), N(3, 4)]),
+    Row("ln_no_affine", "layer_norm", *_ln((4,)), [N(3, 4)]),
+    Row("ln_weight_only", "layer_norm", *_ln((4,)), [N(2, 3, 4), N(4)]),
+]
+ROW_IDS = [r.name for r in ROWS]
+
+#: deepgrad.ops names with a row here (read by tests/test_coverage.py).
+COVERED = {r.covers for r in ROWS}
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_gradcheck(row, oracle):
+    oracle.gradcheck(row.dg, row.inputs, oracle.make_arrays(row.inputs, row.name), **row.check)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_gradgradcheck(row, oracle):
+    oracle.gradcheck(row.dg, row.inputs, oracle.make_arrays(row.inputs, row.name), second=True)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 1e-4)],
+                         ids=["float64", "float32"])
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_parity_with_torch(row, dtype, rtol, oracle):
+    oracle.parity(row.dg, row.th, row.inputs, oracle.make_arrays(row.inputs, row.name), dtype,
+                  rtol)
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (4, 3, 5), (2, 3, 4, 5)])
+def test_batch_norm_train_returns_mean_and_biased_var(shape):
+    x = np.random.default_rng(1).standard_normal(shape) * 2 + 1
+    _, mean, var = batch_norm_train(dg.tensor(x), None, None, 1e-5)
+    axes = (0,) + tuple(range(2, len(shape)))
+    np.testing.assert_allclose(mean, x.mean(axes), rtol=1e-12)
+    np.testing.assert_allclose(var, x.var(axes), rtol=1e-12)
+
+
+@pytest.mark.default_dtype("float32")
+def test_float32_stays_float32_through_backward():
+    rng = np.random.default_rng(2)
+    x = dg.tensor(rng.standard_normal((8, 3, 4, 4)).astype(np.float32), requires_grad=True)
+    w = dg.tensor(np.ones(3, np.float32), requires_grad=True)
+    b = dg.tensor(np.zeros(3, np.float32), requires_grad=True)
+    y = batch_norm_train(x, w, b, 1e-5)[0]
+    y.backward(dg.tensor(rng.standard_normal(y.shape).astype(np.float32)))
+    assert y.dtype == np.float32
+    assert x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
+    z = layer_norm(x, (4, 4), None, None, 1e-5)
+    assert z.dtype == np.float32
+
+
+def test_gradient_of_sum_is_zero_for_batch_norm_input():
+    """Why the oracles use a random upstream gradient: d sum(BN(x)) / dx = 0 exactly."""
+    x = dg.tensor(np.random.default_rng(3).standard_normal((5, 2)), requires_grad=True)
+    batch_norm_train(x, None, None, 1e-5)[0].sum().backward()
+    np.testing.assert_allclose(x.grad.data, 0.0, atol=1e-12)
