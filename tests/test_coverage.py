@@ -72,6 +72,12 @@ def exported_optimizers() -> set[str]:
             and issubclass(getattr(optim, name), optim.Optimizer)}
 
 
+def exported_models() -> set[str]:
+    from deepgrad.models import list_models
+
+    return set(list_models())
+
+
 def missing(exported: set[str], covered: set[str]) -> list[str]:
     return sorted(exported - covered)
 
@@ -82,6 +88,7 @@ CATEGORIES = {
     "nn.functional": (exported_functional, "nn"),
     "nn.init": (exported_initialisers, "nn"),
     "optimizers": (exported_optimizers, "optim"),
+    "models": (exported_models, "models"),
 }
 
 

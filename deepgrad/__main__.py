@@ -1,0 +1,5 @@
+"""``python -m deepgrad``: the ``deepgrad`` command."""
+
+from deepgrad.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,294 @@
+"""The ``deepgrad`` command (also ``python -m deepgrad``).
+
+Subcommands:
+    train   train a registered model on an MNIST-family data set or an ``.npz`` file, evaluate
+            it on the test set and save ``summary.json`` and ``model.npz`` in a run directory.
+
+Exit status: 0 on success; 2 for bad usage or bad data (one line ``deepgrad: error: ...`` on
+stderr); 1 for a failure while running (e.g. the loss diverged); 130 on Ctrl-C. The user's
+mistakes never print a traceback.
+
+This is the one place in deepgrad that reads an environment variable: ``DEEPGRAD_DATA`` (through
+:func:`deepgrad.data.default_data_root`), the default of ``--data-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from deepgrad import __version__
+from deepgrad import _cli_validation as check
+from deepgrad._random import manual_seed
+from deepgrad.data import DATASETS, DataLoader, TensorDataset, default_data_root
+from deepgrad.models import get_model, list_models
+from deepgrad.optim import SGD, Optimizer
+from deepgrad.optim.lr_scheduler import CosineAnnealingLR, LRScheduler
+from deepgrad.training import (
+    LRSchedulerCallback,
+    NonFiniteLossError,
+    evaluate,
+    fit,
+    validation_split,
+)
+from deepgrad.training.io import save_weights, write_json
+
+PROG = "deepgrad"
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+# Defaults of `deepgrad train`, chosen so that `deepgrad train` (the 784-512-256-10 MLP, 2
+# epochs on MNIST) reaches >= 97.5% test accuracy for every seed. NOTE: with a constant lr, SGD
+# plateaus at 97.1-97.5% after 2 epochs for every lr / momentum / batch size tried; annealing
+# the lr to 0 (cosine, per step) removes the final-iterate noise: 97.87-97.97% for seeds 0-2.
+DEFAULT_EPOCHS = 2
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_LR = 0.1
+DEFAULT_MOMENTUM = 0.9
+DEFAULT_LR_SCHEDULE = "cosine"
+EVAL_BATCH_SIZE = 1000
+
+
+class UsageError(Exception):
+    """Bad usage or bad data: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise UsageError instead of printing usage and exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _sgd(params, args: argparse.Namespace) -> Optimizer:
+    return SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+
+
+#: --optimizer name -> builder(parameters, parsed arguments) -> Optimizer. Add entries here.
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+    "sgd": _sgd,
+}
+
+#: --lr-schedule name -> builder(optimizer, total optimizer steps) -> scheduler stepped after
+#: every optimizer step, or None for a constant lr.
+LR_SCHEDULES: dict[str, Callable[[Optimizer, int], LRScheduler | None]] = {
+    "constant": lambda optimizer, steps: None,
+    "cosine": lambda optimizer, steps: CosineAnnealingLR(optimizer, T_max=max(steps, 1)),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``deepgrad`` command and its subcommands."""
+    parser = _Parser(prog=PROG, description="deepgrad: a readable deep learning library on "
+                     "NumPy. Train models from the command line.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_train_parser(sub)
+    return parser
+
+
+def _add_train_parser(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a model and evaluate it on the test set",
+        description="Train a model, evaluate it on the test set, and save summary.json and "
+                    "model.npz in the run directory.")
+    datasets = ", ".join(DATASETS)
+    p.add_argument("--model", default="mlp", choices=list_models(), help="model (default: mlp)")
+    p.add_argument("--dataset", default="mnist", metavar="{" + ",".join(DATASETS) + ",PATH.npz}",
+                   help=f"one of {datasets}, or an .npz file with x_train, y_train, x_test, "
+                        "y_test (Keras layout) (default: mnist)")
+    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                   help="where the MNIST-family files are, directly or in DIR/<dataset>/ "
+                        "(default: $DEEPGRAD_DATA, else ~/.cache/deepgrad)")
+    p.add_argument("--download", action="store_true",
+                   help="download missing data files from the official mirrors")
+    p.add_argument("--epochs", type=check.positive_int, default=DEFAULT_EPOCHS, metavar="N",
+                   help=f"training epochs (default: {DEFAULT_EPOCHS})")
+    p.add_argument("--batch-size", type=check.batch_size, default=DEFAULT_BATCH_SIZE,
+                   metavar="B", help="samples per step, or 'full' for full-batch gradient "
+                   f"descent (default: {DEFAULT_BATCH_SIZE})")
+    p.add_argument("--optimizer", default="sgd", choices=sorted(OPTIMIZERS),
+                   help="optimizer (default: sgd)")
+    p.add_argument("--lr", type=check.positive_float, default=DEFAULT_LR,
+                   help=f"learning rate (default: {DEFAULT_LR})")
+    p.add_argument("--momentum", type=check.momentum, default=DEFAULT_MOMENTUM, metavar="M",
+                   help=f"momentum factor in [0, 1) (default: {DEFAULT_MOMENTUM})")
+    p.add_argument("--lr-schedule", default=DEFAULT_LR_SCHEDULE, choices=sorted(LR_SCHEDULES),
+                   help="learning rate over the run: 'cosine' anneals it from --lr to 0 over "
+                        "all steps, 'constant' keeps it (default: "
+                        f"{DEFAULT_LR_SCHEDULE})")
+    p.add_argument("--weight-decay", type=check.non_negative_float, default=0.0, metavar="WD",
+                   help="L2 penalty (default: 0)")
+    p.add_argument("--seed", type=check.non_negative_int, default=0, metavar="S",
+                   help="seed of initialisation, shuffling and the validation split "
+                        "(default: 0)")
+    p.add_argument("--val-split", type=check.fraction, default=0.0, metavar="FRACTION",
+                   help="hold out this fraction of the training set for validation after "
+                        "each epoch (default: 0, none)")
+    p.add_argument("--limit-train", type=check.positive_int, default=None, metavar="N",
+                   help="use only the first N training samples")
+    p.add_argument("--out", type=Path, default=None, metavar="RUN_DIR",
+                   help="run directory (default: runs/<model>-<dataset>-<timestamp>)")
+    p.add_argument("--quiet", action="store_true",
+                   help="print only the final result line")
+    p.set_defaults(handler=_train)
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def _is_npz(spec: str) -> bool:
+    return spec.lower().endswith(".npz") or "/" in spec or "\\" in spec
+
+
+def _load_data(args: argparse.Namespace):
+    """Return (name, source, x_train, y_train, x_test, y_test, num_classes).
+
+    Raises:
+        UsageError: for an unknown name, missing files or a corrupt/invalid data file.
+    """
+    from deepgrad.data import load_arrays, load_npz
+
+    spec = args.dataset
+    try:
+        if _is_npz(spec):
+            x_train, y_train, x_test, y_test, k = load_npz(spec)
+            return Path(spec).stem, str(Path(spec).resolve()), x_train, y_train, x_test, y_test, k
+        key = spec.lower()
+        if key not in DATASETS:
+            raise UsageError(f"unknown dataset {spec!r}: expected one of "
+                             f"{', '.join(DATASETS)}, or a path to an .npz file")
+        root = args.data_dir if args.data_dir is not None else default_data_root()
+        x_train, y_train, x_test, y_test = load_arrays(key, root, download=args.download)
+        return key, str(root), x_train, y_train, x_test, y_test, len(DATASETS[key].classes)
+    except FileNotFoundError as exc:
+        # NOTE: the library's message speaks to Python callers; on the command line the
+        # switch that fetches the files is --download.
+        raise UsageError(str(exc).replace("pass download=True", "pass --download")) from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run_dir(args: argparse.Namespace, data_name: str) -> Path:
+    out = args.out
+    if out is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{args.model}-{data_name}-{stamp}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the run directory {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def _config(args: argparse.Namespace) -> dict:
+    """The parsed arguments as JSON-able values."""
+    skip = {"handler"}
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+            if k not in skip}
+
+
+def _train(args: argparse.Namespace) -> int:
+    say = (lambda line: None) if args.quiet else print
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    # ---- setup: every problem here is the user's (bad data, bad option): exit 2
+    name, source, x_train, y_train, x_test, y_test, num_classes = _load_data(args)
+    if args.limit_train is not None:
+        x_train, y_train = x_train[:args.limit_train], y_train[:args.limit_train]
+    manual_seed(args.seed)
+    train_set = TensorDataset(x_train, y_train)
+    val_set = None
+    try:
+        if args.val_split > 0:
+            train_set, val_set = validation_split(train_set, args.val_split, seed=args.seed)
+        model = get_model(args.model, input_shape=tuple(x_train.shape[1:]),
+                          num_classes=num_classes)
+        optimizer = OPTIMIZERS[args.optimizer](model.parameters(), args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    bs = len(train_set) if args.batch_size == check.FULL_BATCH else args.batch_size
+    train_loader = DataLoader(train_set, batch_size=bs, shuffle=True, seed=args.seed)
+    eval_bs = max(min(bs, len(x_test)), EVAL_BATCH_SIZE)
+    val_loader = None if val_set is None else DataLoader(val_set, batch_size=eval_bs)
+    test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=eval_bs)
+    scheduler = LR_SCHEDULES[args.lr_schedule](optimizer, args.epochs * len(train_loader))
+    callbacks = [] if scheduler is None else [LRSchedulerCallback(scheduler, "step")]
+    out = _run_dir(args, name)
+    n_params = model.num_parameters()
+    say(f"training {args.model} ({n_params:,} parameters) on {name}: {len(train_set)} train"
+        + (f" / {len(val_set)} validation" if val_set is not None else "")
+        + f" / {len(x_test)} test samples; {args.optimizer} lr={args.lr:g} "
+          f"({args.lr_schedule}) momentum={args.momentum:g} batch size {bs}, "
+          f"{args.epochs} epoch(s)")
+
+    # ---- training and evaluation: failures here exit 1
+    start = time.perf_counter()
+    history = fit(model, optimizer, train_loader, args.epochs, val_loader=val_loader,
+                  callbacks=callbacks, progress=not args.quiet, log=say)
+    train_seconds = time.perf_counter() - start
+    test_loss, test_acc = evaluate(model, test_loader)
+    summary = {
+        "command": "train",
+        "deepgrad_version": __version__,
+        "numpy_version": np.__version__,
+        "python_version": sys.version.split()[0],
+        "started_at": started,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": args.model,
+        "parameters": n_params,
+        "dataset": {"name": name, "source": source, "num_classes": num_classes,
+                    "input_shape": list(x_train.shape[1:]), "train_samples": len(train_set),
+                    "val_samples": 0 if val_set is None else len(val_set),
+                    "test_samples": len(x_test)},
+        "config": _config(args),
+        "batch_size": bs,
+        "epochs": len(history),
+        "train_seconds": train_seconds,
+        "test_loss": test_loss,
+        "test_accuracy": test_acc,
+        "history": history,
+        "weights": "model.npz",
+    }
+    save_weights(model, out / "model.npz")
+    write_json(out / "summary.json", summary)
+    print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}) after {len(history)} "
+          f"epoch(s), {train_seconds:.1f}s of training; saved to {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``deepgrad`` command with ``argv`` (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit status (0, 1, 2 or 130, see the module docstring); ``--help`` and
+        ``--version`` return 0.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except NonFiniteLossError as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    except MemoryError:
+        return _fail("out of memory; try a smaller --batch-size", EXIT_FAILURE)
+    except (OSError, RuntimeError) as exc:  # a failed download, a full disk, ...
+        return _fail(str(exc) or type(exc).__name__, EXIT_FAILURE)

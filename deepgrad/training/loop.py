@@ -1,0 +1,246 @@
+"""The training loop: :func:`fit` (epochs of optimizer steps, validation, history) and
+:func:`evaluate` (loss and accuracy over a loader, without gradients)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+from deepgrad._backend import array_module
+from deepgrad._random import get_rng
+from deepgrad.autograd.grad_mode import no_grad
+from deepgrad.data import Dataset, Subset
+from deepgrad.nn import Module
+from deepgrad.nn import functional as F
+from deepgrad.optim import Optimizer
+from deepgrad.tensor import Tensor
+from deepgrad.training.callbacks import Callback, FitState
+from deepgrad.training.metrics import correct_count
+from deepgrad.training.progress import ProgressLogger
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training diverged: the loss (or the model's output) became NaN or infinite."""
+
+
+def _unpack(batch, who: str) -> tuple[Tensor, Tensor]:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(f"{who}: each batch must be an (inputs, targets) pair, got "
+                         f"{type(batch).__name__}"
+                         + (f" of length {len(batch)}" if isinstance(batch, (tuple, list))
+                            else ""))
+    return batch[0], batch[1]
+
+
+def _all_finite(t: Tensor) -> bool:
+    xp = array_module(t.data)
+    return bool(xp.isfinite(t.data).all())
+
+
+def _current_lr(optimizer: Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def evaluate(
+    model: Module,
+    loader: Iterable,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+) -> tuple[float, float | None]:
+    """Mean loss and accuracy of ``model`` over every batch of ``loader``.
+
+    Runs in eval mode (dropout off, batch norm on running statistics) under ``no_grad()``;
+    the model's previous train/eval mode is restored afterwards.
+
+    Args:
+        model: the model.
+        loader: yields ``(inputs, targets)`` batches, e.g. a ``DataLoader``.
+        loss_fn: ``loss_fn(output, targets)`` with ``reduction="mean"``; batch means are
+            averaged weighted by batch size, so the result is the mean over all samples.
+
+    Returns:
+        ``(loss, accuracy)``; accuracy is None when the outputs are not (N, C) scores with
+        integer class targets.
+
+    Raises:
+        ValueError: if the loader yields no batches, or a batch is not an (inputs, targets)
+            pair.
+    """
+    was_training = model.training
+    model.eval()
+    total_loss, correct, n, classify = 0.0, 0, 0, True
+    try:
+        with no_grad():
+            for batch in loader:
+                x, y = _unpack(batch, "evaluate")
+                out = model(x)
+                size = len(y)
+                total_loss += float(loss_fn(out, y).item()) * size
+                c = correct_count(out, y)
+                classify = classify and c is not None
+                correct += c or 0
+                n += size
+    finally:
+        model.train(was_training)
+    if n == 0:
+        raise ValueError("evaluate: the loader yielded no samples")
+    return total_loss / n, (correct / n if classify else None)
+
+
+def _diverged(what: str, state: FitState) -> NonFiniteLossError:
+    lr = _current_lr(state.optimizer)
+    return NonFiniteLossError(
+        f"{what} at epoch {state.epoch}, step {state.batch}/{state.num_batches}: training "
+        f"diverged; try a lower learning rate (lr is {lr:g})"
+        + (", or check the inputs for NaN/inf" if state.step == 0 else "")
+    )
+
+
+def _train_epoch(state: FitState, loader: Iterable, loss_fn, callbacks: Sequence[Callback]
+                 ) -> tuple[float, float | None]:
+    """One pass over ``loader`` with an optimizer step per batch; returns (loss, accuracy)."""
+    model, optimizer = state.model, state.optimizer
+    model.train()
+    total_loss, correct, n, classify = 0.0, 0, 0, True
+    state.batch = 0
+    for batch in loader:
+        x, y = _unpack(batch, "fit")
+        state.batch += 1
+        out = model(x)
+        # NOTE: checked before the loss, whose own NaN guard would give a less useful error.
+        if isinstance(out, Tensor) and not _all_finite(out):
+            raise _diverged("the model output contains NaN or inf", state)
+        loss = loss_fn(out, y)
+        value = float(loss.item())
+        if not math.isfinite(value):
+            raise _diverged(f"non-finite loss ({value})", state)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        state.step += 1
+        size = len(y)
+        total_loss += value * size
+        c = correct_count(out, y)
+        classify = classify and c is not None
+        correct += c or 0
+        n += size
+        state.batch_loss = value
+        for cb in callbacks:
+            cb.on_batch_end(state)
+    if n == 0:
+        raise ValueError("fit: the training loader yielded no samples")
+    return total_loss / n, (correct / n if classify else None)
+
+
+def fit(
+    model: Module,
+    optimizer: Optimizer,
+    train_loader: Iterable,
+    epochs: int,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+    val_loader: Iterable | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+    log: Callable[[str], object] = print,
+) -> list[dict]:
+    """Train ``model`` for ``epochs`` epochs and return the per-epoch history.
+
+    Each step: forward, ``loss_fn(output, targets)``, ``optimizer.zero_grad()``, backward,
+    ``optimizer.step()``. After each epoch the model is evaluated on ``val_loader`` (if given)
+    with :func:`evaluate`. The test set is deliberately not an argument: evaluate it once,
+    after training.
+
+    Args:
+        model: the model (put in train mode for each epoch).
+        optimizer: an optimizer over the model's parameters.
+        train_loader: yields ``(inputs, targets)`` batches; iterated once per epoch.
+        epochs: number of epochs, a positive int.
+        loss_fn: the loss, with ``reduction="mean"``.
+        val_loader: optional held-out batches evaluated after every epoch.
+        callbacks: :class:`Callback` objects, called in order.
+        progress: report progress through :class:`ProgressLogger` (a tqdm bar on a
+            terminal, one line per epoch through ``log`` in any case).
+        log: where the per-epoch lines go.
+
+    Returns:
+        The history: one dict per epoch with ``epoch`` (from 1), ``train_loss``,
+        ``train_acc`` (mean over the epoch's batches, in train mode, as the weights moved),
+        ``val_loss``, ``val_acc`` (None without ``val_loader``), ``lr`` (of the first
+        parameter group, at the start of the epoch) and ``seconds`` (wall time incl. validation).
+        Accuracies are None when the task is not classification.
+
+    Raises:
+        NonFiniteLossError: if the loss or the output becomes NaN/inf (epoch and step named).
+        ValueError: for a non-positive ``epochs`` or a loader without samples.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs <= 0:
+        raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
+    callbacks = list(callbacks)
+    if progress:
+        callbacks.append(ProgressLogger(log=log))
+    state = FitState(model=model, optimizer=optimizer, epochs=int(epochs))
+    try:
+        state.num_batches = len(train_loader)  # type: ignore[arg-type]
+    except TypeError:
+        state.num_batches = 0  # an iterable without a length
+    try:
+        # NOTE: divergence is detected and reported by the finiteness checks; NumPy's overflow
+        # warnings on the way there would only add noise.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for cb in callbacks:
+                cb.on_train_begin(state)
+            for epoch in range(1, state.epochs + 1):
+                state.epoch = epoch
+                for cb in callbacks:
+                    cb.on_epoch_begin(state)
+                start, lr = time.perf_counter(), _current_lr(optimizer)
+                train_loss, train_acc = _train_epoch(state, train_loader, loss_fn, callbacks)
+                val_loss = val_acc = None
+                if val_loader is not None:
+                    val_loss, val_acc = evaluate(model, val_loader, loss_fn)
+                state.history.append({
+                    "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+                    "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
+                    "seconds": time.perf_counter() - start,
+                })
+                for cb in callbacks:
+                    cb.on_epoch_end(state)
+                if state.stop_training:
+                    break
+            state.completed = True
+    finally:
+        for cb in callbacks:
+            cb.on_train_end(state)
+    return state.history
+
+
+def validation_split(
+    dataset: Dataset, fraction: float, seed: int | None = 0
+) -> tuple[Subset, Subset]:
+    """Hold out a random ``fraction`` of ``dataset`` for validation.
+
+    Args:
+        dataset: the training set.
+        fraction: share held out, in (0, 1); the validation set gets
+            ``round(fraction * len(dataset))`` samples, at least one, and the training set at
+            least one.
+        seed: seed of the permutation (None: the global generator).
+
+    Returns:
+        ``(train_subset, val_subset)``, disjoint, together all of ``dataset``.
+
+    Raises:
+        ValueError: for a fraction outside (0, 1) or a dataset too small to split.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) \
+            or not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
+    n = len(dataset)
+    if n < 2:
+        raise ValueError(f"cannot hold out a validation set from {n} sample(s)")
+    n_val = min(max(1, round(fraction * n)), n - 1)
+    rng = np.random.default_rng(seed) if seed is not None else get_rng()
+    perm = rng.permutation(n)
+    return Subset(dataset, np.sort(perm[n_val:])), Subset(dataset, np.sort(perm[:n_val]))
