@@ -12,13 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from deepgrad.models.cnn import cnn
+from deepgrad.models.lenet import lenet5, lenet5_bn
 from deepgrad.models.mlp import logreg, mlp
+from deepgrad.models.resnet import resnet20, resnet32, resnet56
 from deepgrad.nn import Module
 
 #: name -> builder(input_shape=..., num_classes=..., **options) -> Module
 MODELS: dict[str, Callable[..., Module]] = {
     "logreg": logreg,
     "mlp": mlp,
+    "lenet5": lenet5,
+    "lenet5_bn": lenet5_bn,
+    "cnn": cnn,
+    "resnet20": resnet20,
+    "resnet32": resnet32,
+    "resnet56": resnet56,
 }
 
 
