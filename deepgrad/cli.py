@@ -3,6 +3,9 @@
 Subcommands:
     train   train a registered model on an MNIST-family data set or an ``.npz`` file, evaluate
             it on the test set and save ``summary.json`` and ``model.npz`` in a run directory.
+            Optimizers, schedules and regularisation: :mod:`deepgrad.cli_commands.training_options`.
+    shape   explain the output size of a convolution or pooling layer.
+    summary print a model's layers, output shapes and parameter counts.
 
 Exit status: 0 on success; 2 for bad usage or bad data (one line ``deepgrad: error: ...`` on
 stderr); 1 for a failure while running (e.g. the loss diverged); 130 on Ctrl-C. The user's
@@ -17,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,13 +28,14 @@ import numpy as np
 
 from deepgrad import __version__
 from deepgrad import _cli_validation as check
+from deepgrad._cli_validation import UsageError
 from deepgrad._random import manual_seed
+from deepgrad.cli_commands import inspect
+from deepgrad.cli_commands import training_options as options
+from deepgrad.cli_commands.training_options import OPTIMIZERS, SCHEDULES
 from deepgrad.data import DATASETS, DataLoader, TensorDataset, default_data_root
 from deepgrad.models import get_model, list_models
-from deepgrad.optim import SGD, Optimizer
-from deepgrad.optim.lr_scheduler import CosineAnnealingLR, LRScheduler
 from deepgrad.training import (
-    LRSchedulerCallback,
     NonFiniteLossError,
     evaluate,
     fit,
@@ -46,16 +50,13 @@ EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 # epochs on MNIST) reaches >= 97.5% test accuracy for every seed. NOTE: with a constant lr, SGD
 # plateaus at 97.1-97.5% after 2 epochs for every lr / momentum / batch size tried; annealing
 # the lr to 0 (cosine, per step) removes the final-iterate noise: 97.87-97.97% for seeds 0-2.
+# The defaults that depend on the optimizer live in OPTIMIZERS (training_options).
 DEFAULT_EPOCHS = 2
-DEFAULT_BATCH_SIZE = 64
-DEFAULT_LR = 0.1
-DEFAULT_MOMENTUM = 0.9
-DEFAULT_LR_SCHEDULE = "cosine"
+DEFAULT_BATCH_SIZE = options.DEFAULT_FIRST_ORDER_BATCH_SIZE
+DEFAULT_LR = OPTIMIZERS["sgd"].lr
+DEFAULT_MOMENTUM = OPTIMIZERS["sgd"].momentum
+DEFAULT_SCHEDULE = options.DEFAULT_SCHEDULE
 EVAL_BATCH_SIZE = 1000
-
-
-class UsageError(Exception):
-    """Bad usage or bad data: reported as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,30 +66,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _sgd(params, args: argparse.Namespace) -> Optimizer:
-    return SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-
-
-#: --optimizer name -> builder(parameters, parsed arguments) -> Optimizer. Add entries here.
-OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
-    "sgd": _sgd,
-}
-
-#: --lr-schedule name -> builder(optimizer, total optimizer steps) -> scheduler stepped after
-#: every optimizer step, or None for a constant lr.
-LR_SCHEDULES: dict[str, Callable[[Optimizer, int], LRScheduler | None]] = {
-    "constant": lambda optimizer, steps: None,
-    "cosine": lambda optimizer, steps: CosineAnnealingLR(optimizer, T_max=max(steps, 1)),
-}
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``deepgrad`` command and its subcommands."""
     parser = _Parser(prog=PROG, description="deepgrad: a readable deep learning library on "
-                     "NumPy. Train models from the command line.")
+                     "NumPy. Train models and inspect them from the command line.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_train_parser(sub)
+    inspect.add_parsers(sub)
     return parser
 
 
@@ -96,7 +81,8 @@ def _add_train_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train a model and evaluate it on the test set",
         description="Train a model, evaluate it on the test set, and save summary.json and "
-                    "model.npz in the run directory.")
+                    "model.npz in the run directory.",
+        epilog=options.epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     datasets = ", ".join(DATASETS)
     p.add_argument("--model", default="mlp", choices=list_models(), help="model (default: mlp)")
     p.add_argument("--dataset", default="mnist", metavar="{" + ",".join(DATASETS) + ",PATH.npz}",
@@ -109,21 +95,7 @@ def _add_train_parser(sub) -> None:
                    help="download missing data files from the official mirrors")
     p.add_argument("--epochs", type=check.positive_int, default=DEFAULT_EPOCHS, metavar="N",
                    help=f"training epochs (default: {DEFAULT_EPOCHS})")
-    p.add_argument("--batch-size", type=check.batch_size, default=DEFAULT_BATCH_SIZE,
-                   metavar="B", help="samples per step, or 'full' for full-batch gradient "
-                   f"descent (default: {DEFAULT_BATCH_SIZE})")
-    p.add_argument("--optimizer", default="sgd", choices=sorted(OPTIMIZERS),
-                   help="optimizer (default: sgd)")
-    p.add_argument("--lr", type=check.positive_float, default=DEFAULT_LR,
-                   help=f"learning rate (default: {DEFAULT_LR})")
-    p.add_argument("--momentum", type=check.momentum, default=DEFAULT_MOMENTUM, metavar="M",
-                   help=f"momentum factor in [0, 1) (default: {DEFAULT_MOMENTUM})")
-    p.add_argument("--lr-schedule", default=DEFAULT_LR_SCHEDULE, choices=sorted(LR_SCHEDULES),
-                   help="learning rate over the run: 'cosine' anneals it from --lr to 0 over "
-                        "all steps, 'constant' keeps it (default: "
-                        f"{DEFAULT_LR_SCHEDULE})")
-    p.add_argument("--weight-decay", type=check.non_negative_float, default=0.0, metavar="WD",
-                   help="L2 penalty (default: 0)")
+    options.add_arguments(p)
     p.add_argument("--seed", type=check.non_negative_int, default=0, metavar="S",
                    help="seed of initialisation, shuffling and the validation split "
                         "(default: 0)")
@@ -193,9 +165,26 @@ def _config(args: argparse.Namespace) -> dict:
             if k not in skip}
 
 
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+def _header(args: argparse.Namespace, bs: int) -> str:
+    """The optimizer part of the first output line."""
+    parts = [f"{args.optimizer} lr={args.lr:g} ({args.schedule})"]
+    if args.momentum is not None:
+        parts.append(f"momentum={args.momentum:g}")
+    for key, value in (("weight_decay", args.weight_decay), ("l1", args.l1),
+                       ("clip_norm", args.clip_norm)):
+        if value:
+            parts.append(f"{key}={value:g}")
+    return " ".join(parts) + f" batch size {bs}"
+
+
 def _train(args: argparse.Namespace) -> int:
     say = (lambda line: None) if args.quiet else print
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    options.resolve(args, warn=_warn)
     # ---- setup: every problem here is the user's (bad data, bad option): exit 2
     name, source, x_train, y_train, x_test, y_test, num_classes = _load_data(args)
     if args.limit_train is not None:
@@ -208,29 +197,31 @@ def _train(args: argparse.Namespace) -> int:
             train_set, val_set = validation_split(train_set, args.val_split, seed=args.seed)
         model = get_model(args.model, input_shape=tuple(x_train.shape[1:]),
                           num_classes=num_classes)
-        optimizer = OPTIMIZERS[args.optimizer](model.parameters(), args)
+        optimizer = options.build_optimizer(model.parameters(), args)
+        bs = len(train_set) if args.batch_size == check.FULL_BATCH else args.batch_size
+        train_loader = DataLoader(train_set, batch_size=bs, shuffle=True, seed=args.seed)
+        monitor = "train_loss" if val_set is None else "val_loss"
+        schedule = options.build_schedule(optimizer, args, len(train_loader), monitor)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    bs = len(train_set) if args.batch_size == check.FULL_BATCH else args.batch_size
-    train_loader = DataLoader(train_set, batch_size=bs, shuffle=True, seed=args.seed)
     eval_bs = max(min(bs, len(x_test)), EVAL_BATCH_SIZE)
     val_loader = None if val_set is None else DataLoader(val_set, batch_size=eval_bs)
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=eval_bs)
-    scheduler = LR_SCHEDULES[args.lr_schedule](optimizer, args.epochs * len(train_loader))
-    callbacks = [] if scheduler is None else [LRSchedulerCallback(scheduler, "step")]
     out = _run_dir(args, name)
     n_params = model.num_parameters()
     say(f"training {args.model} ({n_params:,} parameters) on {name}: {len(train_set)} train"
         + (f" / {len(val_set)} validation" if val_set is not None else "")
-        + f" / {len(x_test)} test samples; {args.optimizer} lr={args.lr:g} "
-          f"({args.lr_schedule}) momentum={args.momentum:g} batch size {bs}, "
-          f"{args.epochs} epoch(s)")
+        + f" / {len(x_test)} test samples; {_header(args, bs)}, {args.epochs} epoch(s)")
 
     # ---- training and evaluation: failures here exit 1
     start = time.perf_counter()
     history = fit(model, optimizer, train_loader, args.epochs, val_loader=val_loader,
-                  callbacks=callbacks, progress=not args.quiet, log=say)
+                  callbacks=[] if schedule is None else [schedule], progress=not args.quiet,
+                  log=say, clip_grad_norm=args.clip_norm,
+                  regularizer=options.regularizer(model.parameters(), args))
     train_seconds = time.perf_counter() - start
+    history = [{"epoch": h["epoch"], "optimizer": args.optimizer, "schedule": args.schedule,
+                **h} for h in history]
     test_loss, test_acc = evaluate(model, test_loader)
     summary = {
         "command": "train",
@@ -246,6 +237,12 @@ def _train(args: argparse.Namespace) -> int:
                     "val_samples": 0 if val_set is None else len(val_set),
                     "test_samples": len(x_test)},
         "config": _config(args),
+        "optimizer": {"name": args.optimizer, "lr": args.lr, "momentum": args.momentum,
+                      "weight_decay": args.weight_decay, "l1": args.l1,
+                      "clip_norm": args.clip_norm},
+        "schedule": {"name": args.schedule, "interval": SCHEDULES[args.schedule].interval,
+                     "monitor": monitor if args.schedule == "plateau" else None,
+                     **options.schedule_parameters(args)},
         "batch_size": bs,
         "epochs": len(history),
         "train_seconds": train_seconds,

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from deepgrad.optim.lr_scheduler import ReduceLROnPlateau
+
 
 @dataclass
 class FitState:
@@ -76,26 +78,52 @@ class LRSchedulerCallback(Callback):
     """Advance a learning-rate scheduler during ``fit``: after every optimizer step or epoch.
 
     Args:
-        scheduler: a ``deepgrad.optim.lr_scheduler`` scheduler whose ``step()`` takes no
-            argument (not ``ReduceLROnPlateau``, which needs a metric).
+        scheduler: a ``deepgrad.optim.lr_scheduler`` scheduler.
         interval: ``"step"`` (after every optimizer step; size the schedule in steps, e.g.
             ``T_max = epochs * len(train_loader)``) or ``"epoch"`` (after every epoch).
+        monitor: for a scheduler whose ``step`` takes a metric (``ReduceLROnPlateau``): the
+            key of the epoch's history record passed to it, e.g. ``"val_loss"`` or
+            ``"train_loss"``; needs ``interval="epoch"``. None (default) for the others.
 
     Example:
         >>> sched = CosineAnnealingLR(opt, T_max=epochs * len(loader))
         >>> fit(model, opt, loader, epochs, callbacks=[LRSchedulerCallback(sched)])
+        >>> plateau = ReduceLROnPlateau(opt, patience=2)
+        >>> fit(model, opt, loader, epochs, val_loader=val,
+        ...     callbacks=[LRSchedulerCallback(plateau, "epoch", monitor="val_loss")])
+
+    Raises:
+        ValueError: for an unknown interval, a ``ReduceLROnPlateau`` without ``monitor`` (or
+            stepped per step), or, at the end of an epoch, a monitored value that is missing
+            from the record (e.g. ``"val_loss"`` without a ``val_loader``).
     """
 
-    def __init__(self, scheduler, interval: str = "step"):
+    def __init__(self, scheduler, interval: str = "step", monitor: str | None = None):
         if interval not in ("step", "epoch"):
             raise ValueError(f"interval must be 'step' or 'epoch', got {interval!r}")
+        if isinstance(scheduler, ReduceLROnPlateau) and monitor is None:
+            raise ValueError("ReduceLROnPlateau steps on a metric: pass monitor, e.g. "
+                             "monitor='val_loss'")
+        if monitor is not None and interval != "epoch":
+            raise ValueError("a monitored metric is known once per epoch: use interval='epoch'")
         self.scheduler = scheduler
         self.interval = interval
+        self.monitor = monitor
 
     def on_batch_end(self, state: FitState) -> None:
         if self.interval == "step":
             self.scheduler.step()
 
     def on_epoch_end(self, state: FitState) -> None:
-        if self.interval == "epoch":
+        if self.interval != "epoch":
+            return
+        if self.monitor is None:
             self.scheduler.step()
+            return
+        value = state.history[-1].get(self.monitor)
+        if value is None:
+            raise ValueError(f"LRSchedulerCallback: the monitored {self.monitor!r} is missing "
+                             f"from epoch {state.epoch}'s record"
+                             + (" (no val_loader was given)"
+                                if self.monitor.startswith("val_") else ""))
+        self.scheduler.step(value)

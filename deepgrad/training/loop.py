@@ -15,7 +15,8 @@ from deepgrad.autograd.grad_mode import no_grad
 from deepgrad.data import Dataset, Subset
 from deepgrad.nn import Module
 from deepgrad.nn import functional as F
-from deepgrad.optim import Optimizer
+from deepgrad.nn.clip_grad import clip_grad_norm_
+from deepgrad.optim import LBFGS, NewtonCG, Optimizer
 from deepgrad.tensor import Tensor
 from deepgrad.training.callbacks import Callback, FitState
 from deepgrad.training.metrics import correct_count
@@ -98,27 +99,69 @@ def _diverged(what: str, state: FitState) -> NonFiniteLossError:
     )
 
 
-def _train_epoch(state: FitState, loader: Iterable, loss_fn, callbacks: Sequence[Callback]
+def _closure_mode(optimizer: Optimizer, closure: str | None) -> str | None:
+    if closure == "auto":
+        if isinstance(optimizer, NewtonCG):
+            return "graph"
+        return "backward" if isinstance(optimizer, LBFGS) else None
+    if closure not in (None, "backward", "graph"):
+        raise ValueError(f"fit: closure must be 'auto', None, 'backward' or 'graph', got "
+                         f"{closure!r}")
+    return closure
+
+
+def _step(state: FitState, x: Tensor, y: Tensor, loss_fn, mode: str | None,
+          clip_grad_norm: float | None, regularizer) -> tuple[Tensor, float]:
+    """One optimizer step on the batch (x, y); returns the output and the data loss at the
+    point where the step started (the first evaluation, for closure-based optimizers)."""
+    model, optimizer = state.model, state.optimizer
+    first: list = []
+
+    def evaluate_objective() -> Tensor:
+        out = model(x)
+        # NOTE: the output is checked before the loss, whose own NaN guard would give a less
+        # useful error. Only at the step's starting point is an infinite loss refused: a line
+        # search may try (and reject) points where the loss overflows.
+        if isinstance(out, Tensor) and not _all_finite(out):
+            raise _diverged("the model output contains NaN or inf" + (
+                " at a point tried by the optimizer's line search" if first else ""), state)
+        loss = loss_fn(out, y)
+        if not first:
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise _diverged(f"non-finite loss ({value})", state)
+            first.append((out, value))
+        return loss if regularizer is None else loss + regularizer()
+
+    def backward_closure() -> Tensor:
+        optimizer.zero_grad()
+        objective = evaluate_objective()
+        objective.backward()
+        if clip_grad_norm is not None:
+            clip_grad_norm_(model.parameters(), clip_grad_norm)
+        return objective
+
+    if mode is None:
+        backward_closure()
+        optimizer.step()
+    elif mode == "backward":
+        optimizer.step(backward_closure)
+    else:  # "graph": the optimizer differentiates the returned loss itself
+        optimizer.step(evaluate_objective)
+    return first[0]
+
+
+def _train_epoch(state: FitState, loader: Iterable, loss_fn, callbacks: Sequence[Callback],
+                 mode: str | None, clip_grad_norm: float | None, regularizer
                  ) -> tuple[float, float | None]:
     """One pass over ``loader`` with an optimizer step per batch; returns (loss, accuracy)."""
-    model, optimizer = state.model, state.optimizer
-    model.train()
+    state.model.train()
     total_loss, correct, n, classify = 0.0, 0, 0, True
     state.batch = 0
     for batch in loader:
         x, y = _unpack(batch, "fit")
         state.batch += 1
-        out = model(x)
-        # NOTE: checked before the loss, whose own NaN guard would give a less useful error.
-        if isinstance(out, Tensor) and not _all_finite(out):
-            raise _diverged("the model output contains NaN or inf", state)
-        loss = loss_fn(out, y)
-        value = float(loss.item())
-        if not math.isfinite(value):
-            raise _diverged(f"non-finite loss ({value})", state)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        out, value = _step(state, x, y, loss_fn, mode, clip_grad_norm, regularizer)
         state.step += 1
         size = len(y)
         total_loss += value * size
@@ -144,13 +187,18 @@ def fit(
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     log: Callable[[str], object] = print,
+    clip_grad_norm: float | None = None,
+    regularizer: Callable[[], Tensor] | None = None,
+    closure: str | None = "auto",
 ) -> list[dict]:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch history.
 
-    Each step: forward, ``loss_fn(output, targets)``, ``optimizer.zero_grad()``, backward,
-    ``optimizer.step()``. After each epoch the model is evaluated on ``val_loader`` (if given)
-    with :func:`evaluate`. The test set is deliberately not an argument: evaluate it once,
-    after training.
+    Each step: ``optimizer.zero_grad()``, forward, ``loss_fn(output, targets)`` (plus
+    ``regularizer()``), backward, gradient clipping, ``optimizer.step()``; closure-based
+    optimizers (L-BFGS, Newton-CG) instead get ``optimizer.step(closure)`` with a closure that
+    recomputes the loss on the current batch (see ``closure``). After each epoch the model is
+    evaluated on ``val_loader`` (if given) with :func:`evaluate`. The test set is deliberately
+    not an argument: evaluate it once, after training.
 
     Args:
         model: the model (put in train mode for each epoch).
@@ -163,20 +211,44 @@ def fit(
         progress: report progress through :class:`ProgressLogger` (a tqdm bar on a
             terminal, one line per epoch through ``log`` in any case).
         log: where the per-epoch lines go.
+        clip_grad_norm: if given, the gradients are rescaled after each backward pass so that
+            their total 2-norm is at most this (``nn.utils.clip_grad_norm_``).
+        regularizer: if given, ``regularizer()`` (a scalar Tensor, e.g.
+            ``lambda: 1e-4 * l1_penalty(model.parameters())``) is added to the loss that is
+            minimised. The history reports the data loss alone, comparable with ``val_loss``.
+        closure: how the optimizer is stepped. ``None``: ``loss.backward()`` then
+            ``optimizer.step()``. ``"backward"``: ``optimizer.step(closure)`` with a closure
+            that clears the gradients, computes the loss on the current batch, calls
+            ``backward()`` and returns the loss (``LBFGS``). ``"graph"``:
+            ``optimizer.step(closure)`` with a closure that returns the loss with its graph
+            and does not call ``backward()`` (``NewtonCG``, which differentiates it itself;
+            ``clip_grad_norm`` then has no gradients to clip and is refused). ``"auto"``
+            (default): ``"graph"`` for ``NewtonCG``, ``"backward"`` for ``LBFGS``, else None.
 
     Returns:
         The history: one dict per epoch with ``epoch`` (from 1), ``train_loss``,
         ``train_acc`` (mean over the epoch's batches, in train mode, as the weights moved),
         ``val_loss``, ``val_acc`` (None without ``val_loader``), ``lr`` (of the first
         parameter group, at the start of the epoch) and ``seconds`` (wall time incl. validation).
-        Accuracies are None when the task is not classification.
+        Accuracies are None when the task is not classification. With a closure-based
+        optimizer the batch loss is the one at the point where its step started.
 
     Raises:
         NonFiniteLossError: if the loss or the output becomes NaN/inf (epoch and step named).
-        ValueError: for a non-positive ``epochs`` or a loader without samples.
+        ValueError: for a non-positive ``epochs``, a loader without samples, a bad
+            ``closure`` or ``clip_grad_norm``.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs <= 0:
         raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
+    mode = _closure_mode(optimizer, closure)
+    if clip_grad_norm is not None:
+        if isinstance(clip_grad_norm, bool) or not isinstance(clip_grad_norm, (int, float)) \
+                or not 0 < clip_grad_norm < math.inf:
+            raise ValueError(f"fit: clip_grad_norm must be a finite number > 0, got "
+                             f"{clip_grad_norm!r}")
+        if mode == "graph":
+            raise ValueError("fit: clip_grad_norm needs gradients in .grad; a 'graph' closure "
+                             "optimizer (NewtonCG) never fills them")
     callbacks = list(callbacks)
     if progress:
         callbacks.append(ProgressLogger(log=log))
@@ -196,7 +268,8 @@ def fit(
                 for cb in callbacks:
                     cb.on_epoch_begin(state)
                 start, lr = time.perf_counter(), _current_lr(optimizer)
-                train_loss, train_acc = _train_epoch(state, train_loader, loss_fn, callbacks)
+                train_loss, train_acc = _train_epoch(state, train_loader, loss_fn, callbacks,
+                                                     mode, clip_grad_norm, regularizer)
                 val_loss = val_acc = None
                 if val_loader is not None:
                     val_loss, val_acc = evaluate(model, val_loader, loss_fn)
