@@ -6,6 +6,7 @@ Subcommands:
             Optimizers, schedules and regularisation: :mod:`deepgrad.cli_commands.training_options`.
     shape   explain the output size of a convolution or pooling layer.
     summary print a model's layers, output shapes and parameter counts.
+    diagnose  per-layer activation and gradient statistics of a network at initialisation.
 
 Exit status: 0 on success; 2 for bad usage or bad data (one line ``deepgrad: error: ...`` on
 stderr); 1 for a failure while running (e.g. the loss diverged); 130 on Ctrl-C. The user's
@@ -30,7 +31,7 @@ from deepgrad import __version__
 from deepgrad import _cli_validation as check
 from deepgrad._cli_validation import UsageError
 from deepgrad._random import manual_seed
-from deepgrad.cli_commands import inspect
+from deepgrad.cli_commands import diagnose, inspect
 from deepgrad.cli_commands import training_options as options
 from deepgrad.cli_commands.training_options import OPTIMIZERS, SCHEDULES
 from deepgrad.data import DATASETS, DataLoader, TensorDataset, default_data_root
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_train_parser(sub)
     inspect.add_parsers(sub)
+    diagnose.add_parser(sub)
     return parser
 
 

@@ -183,3 +183,14 @@ def gradcheck(dg_fn, inputs, arrays, second: bool = False, kwargs=None, **check_
 def oracle():
     return types.SimpleNamespace(close=close, make_arrays=make_arrays, parity=parity,
                                  gradcheck=gradcheck, seed_of=seed_of)
+
+
+@pytest.fixture
+def mnist_dir():
+    """The real MNIST IDX directory (see tests/mnist_data.py); skips where it is absent
+    (.ci/run makes sure it is present in CI)."""
+    from tests.mnist_data import MNIST_DIR
+
+    if MNIST_DIR is None:
+        pytest.skip("the MNIST IDX files are not on this machine")
+    return MNIST_DIR

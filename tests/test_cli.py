@@ -17,6 +17,7 @@ from deepgrad.cli import main
 from deepgrad.data import DataLoader, TensorDataset, load_arrays, load_npz
 from deepgrad.models import get_model
 from deepgrad.training import evaluate, load_weights
+from tests.mnist_data import MNIST_DIR
 
 # NOTE: the CLI runs on the library's default dtype, float32, as it does for users.
 pytestmark = pytest.mark.default_dtype("float32")
@@ -24,16 +25,7 @@ pytestmark = pytest.mark.default_dtype("float32")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _mnist_dir() -> Path | None:
-    candidates = [ROOT.parent / "shared" / "datasets" / "mnist",
-                  Path("/work/shared/datasets/mnist")]
-    if os.environ.get("DEEPGRAD_DATA"):
-        env = Path(os.environ["DEEPGRAD_DATA"])
-        candidates[:0] = [env, env / "mnist"]
-    return next((c for c in candidates if (c / "train-images-idx3-ubyte.gz").is_file()), None)
-
-
-MNIST = _mnist_dir()
+MNIST = MNIST_DIR
 needs_mnist = pytest.mark.skipif(MNIST is None, reason="the MNIST files are not on this machine")
 
 
@@ -491,9 +483,7 @@ def test_shape_passes_every_argument_through(capsys, monkeypatch):
         calls.append(kwargs)
         return "explained"
 
-    fake = type(sys)("deepgrad.diagnostics.shape")
-    fake.explain_conv_output = explain
-    monkeypatch.setitem(sys.modules, "deepgrad.diagnostics.shape", fake)
+    monkeypatch.setattr("deepgrad.cli_commands.inspect.explain_conv_output", explain)
     code, out, _ = _run(capsys, "shape", "--input", "2,9,7", "--kernel", "5,3", "--stride", "2",
                         "--padding", "1,0", "--dilation", "2,1", "--out-channels", 4,
                         "--ceil-mode")
@@ -528,24 +518,11 @@ def test_summary_builds_the_model_for_the_input(capsys, monkeypatch):
         seen.append((model.num_parameters(), input_shape))
         return Table()
 
-    fake = type(sys)("deepgrad.diagnostics.summary")
-    fake.summarize = summarize
-    monkeypatch.setitem(sys.modules, "deepgrad.diagnostics.summary", fake)
+    monkeypatch.setattr("deepgrad.cli_commands.inspect.summarize", summarize)
     code, out, _ = _run(capsys, "summary", "--model", "logreg", "--input", "2,3",
                         "--num-classes", 4)
     assert code == 0 and out == "the table\n"
     assert seen == [(6 * 4 + 4, (2, 3))]
-
-
-@pytest.mark.parametrize("module", ["shape", "summary"])
-def test_a_missing_diagnostics_module_is_one_line_and_exit_1(capsys, monkeypatch, module):
-    monkeypatch.setitem(sys.modules, f"deepgrad.diagnostics.{module}", None)  # import fails
-    argv = (["shape", "--input", "1,8,8", "--kernel", 3] if module == "shape"
-            else ["summary", "--model", "mlp", "--input", "1,8,8"])
-    code, out, err = _run(capsys, *argv)
-    assert code == 1 and out == ""
-    assert err.startswith(f"deepgrad: error: deepgrad {module} is not available")
-    assert len(err.splitlines()) == 1
 
 
 INSPECT_BAD = {
@@ -584,3 +561,28 @@ def test_bad_shape_and_summary_input_is_one_line_and_exit_2(capsys, case):
     lines = err.splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("deepgrad: error: ") and needle in lines[0]
+
+
+def test_diagnose_flags_a_saturated_sigmoid_network(capsys, tmp_path):
+    code, out, err = _run(capsys, "diagnose", "--synthetic", "--depth", 6, "--width", 32,
+                          "--activation", "sigmoid", "--init", "normal", "--batch", 64,
+                          "--out", tmp_path)
+    assert code == 0 and err == ""
+    assert "saturated" in out
+    assert (tmp_path / "report.json").is_file()
+    assert (tmp_path / "activations.png").is_file()
+
+
+def test_diagnose_on_real_mnist_with_he_init_has_no_flags(capsys, mnist_dir):
+    code, out, _ = _run(capsys, "diagnose", "--data-dir", mnist_dir, "--depth", 4,
+                        "--width", 64, "--activation", "relu", "--init", "he", "--batch", 128)
+    assert code == 0 and "Linear" in out
+
+
+@pytest.mark.parametrize("argv", [["diagnose", "--init", "bogus"],
+                                  ["diagnose", "--depth", "0"],
+                                  ["diagnose", "--data-dir", "/nonexistent/dir"]])
+def test_diagnose_bad_input_is_one_line_exit_2(capsys, argv):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and err.startswith("deepgrad: error:") and len(err.splitlines()) == 1
+    assert "Traceback" not in err

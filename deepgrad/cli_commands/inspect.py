@@ -1,8 +1,7 @@
 """``deepgrad shape`` (the output size of a convolution or pooling layer, explained) and
 ``deepgrad summary`` (a model's layers, output shapes and parameter counts).
 
-Both print what :mod:`deepgrad.diagnostics` computes; the modules are imported when the
-command runs, so the rest of the command line works without them.
+Both print what :mod:`deepgrad.diagnostics` computes.
 """
 
 from __future__ import annotations
@@ -11,6 +10,9 @@ import argparse
 
 from deepgrad import _cli_validation as check
 from deepgrad._cli_validation import UsageError
+from deepgrad.diagnostics.shape import explain_conv_output
+from deepgrad.diagnostics.summary import summarize
+from deepgrad.models import get_model
 
 
 def add_parsers(sub) -> None:
@@ -51,17 +53,8 @@ def add_parsers(sub) -> None:
     p.set_defaults(handler=summary)
 
 
-def _missing(command: str, exc: ImportError) -> RuntimeError:
-    # NOTE: a RuntimeError is reported as a failure (exit 1): the user did nothing wrong.
-    return RuntimeError(f"deepgrad {command} is not available in this installation ({exc})")
-
-
 def shape(args: argparse.Namespace) -> int:
     """``deepgrad shape``: print :func:`deepgrad.diagnostics.shape.explain_conv_output`."""
-    try:
-        from deepgrad.diagnostics.shape import explain_conv_output
-    except ImportError as exc:
-        raise _missing("shape", exc) from None
     try:
         text = explain_conv_output(
             input_shape=args.input, kernel=args.kernel, stride=args.stride,
@@ -75,12 +68,6 @@ def shape(args: argparse.Namespace) -> int:
 
 def summary(args: argparse.Namespace) -> int:
     """``deepgrad summary``: print ``summarize(model, input_shape).table()``."""
-    from deepgrad.models import get_model
-
-    try:
-        from deepgrad.diagnostics.summary import summarize
-    except ImportError as exc:
-        raise _missing("summary", exc) from None
     try:
         model = get_model(args.model, input_shape=args.input, num_classes=args.num_classes)
     except (ValueError, TypeError) as exc:  # an unknown model, a shape it cannot take

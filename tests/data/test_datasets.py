@@ -10,7 +10,6 @@ import functools
 import gzip
 import hashlib
 import http.server
-import os
 import threading
 import zipfile
 from dataclasses import replace
@@ -33,25 +32,13 @@ from deepgrad.data import (
     read_idx,
     write_idx,
 )
+from tests.mnist_data import MNIST_DIR
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def _real_mnist_dir() -> Path:
-    """The shared MNIST files: $DEEPGRAD_DATA (CI sets it) or ../shared beside the repo."""
-    candidates = [Path(__file__).resolve().parents[3] / "shared" / "datasets" / "mnist",
-                  Path("/work/shared/datasets/mnist")]
-    if os.environ.get("DEEPGRAD_DATA"):
-        env = Path(os.environ["DEEPGRAD_DATA"])
-        candidates[:0] = [env, env / "mnist"]
-    for c in candidates:
-        if (c / "train-images-idx3-ubyte.gz").is_file():
-            return c
-    return candidates[0]
-
-
-REAL_MNIST = _real_mnist_dir()
+REAL_MNIST = MNIST_DIR or Path("shared/datasets/mnist")
 
 
 def _toy_arrays(seed: int = 0, n_train: int = 12, n_test: int = 5):

@@ -17,16 +17,13 @@ from deepgrad.diagnostics import (
     inspect,
     run_diagnose,
 )
+from tests.mnist_data import MNIST_DIR
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _mnist_root() -> Path | None:
-    for root in (Path(__file__).resolve().parents[3] / "shared" / "datasets",
-                 Path("/work/shared/datasets")):
-        if (root / "mnist" / "train-images-idx3-ubyte.gz").exists():
-            return root
-    return None
+    return None if MNIST_DIR is None else MNIST_DIR.parent
 
 
 # ----------------------------------------------------------------------------- building
