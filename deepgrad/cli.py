@@ -7,6 +7,7 @@ Subcommands:
     shape   explain the output size of a convolution or pooling layer.
     summary print a model's layers, output shapes and parameter counts.
     diagnose  per-layer activation and gradient statistics of a network at initialisation.
+    lab     run the lab's claims (deepgrad lab list; deepgrad lab run NAME|all --budget ...).
 
 Exit status: 0 on success; 2 for bad usage or bad data (one line ``deepgrad: error: ...`` on
 stderr); 1 for a failure while running (e.g. the loss diverged); 130 on Ctrl-C. The user's
@@ -35,6 +36,7 @@ from deepgrad.cli_commands import diagnose, inspect
 from deepgrad.cli_commands import training_options as options
 from deepgrad.cli_commands.training_options import OPTIMIZERS, SCHEDULES
 from deepgrad.data import DATASETS, DataLoader, TensorDataset, default_data_root
+from deepgrad.lab.cli import add_lab_parser
 from deepgrad.models import get_model, list_models
 from deepgrad.training import (
     NonFiniteLossError,
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     inspect.add_parsers(sub)
     diagnose.add_parser(sub)
+    add_lab_parser(sub)
     return parser
 
 
