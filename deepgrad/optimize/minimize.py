@@ -69,7 +69,8 @@ def minimize(fun, x0, method: str = "bfgs", *, args: tuple = (), tol: float = 1e
         dtype: the floating dtype x is converted to (float64 by default).
         options: method options as a dict (scipy style); they may also be passed as keywords.
             newton: ``hessian`` ("hvp" | "full"), ``max_cg_iter`` (20 n), ``cg_tol`` (relative
-            residual; default the forcing term min(0.01, sqrt(||g||))); lbfgs: ``m`` (10);
+            residual in the 1-norm; default the forcing term min(0.5, sqrt(||g||_1)), as
+            scipy's Newton-CG); lbfgs: ``m`` (10);
             cg: ``restart`` (n); all: ``c1``, ``c2``, ``ftol`` (relative-reduction test, 0
             except lbfgs) and ``max_ls`` (25 evaluations per line search).
 

@@ -46,26 +46,23 @@ def test_rosenbrock_vs_scipy(method, n):
     assert isinstance(res.x, np.ndarray) and res.x.shape == (n,)
     _assert_rosenbrock_minimiser(res.x, res.fun, n)
     if abs(res.fun - ref.fun) < 1e-3:  # the same minimiser as scipy
-        np.testing.assert_allclose(res.x, ref.x, atol=2e-3)
+        # (scipy's Newton-CG, stopping on its step size, ends n = 100 at |x - 1| = 2.1e-3)
+        np.testing.assert_allclose(res.x, ref.x, atol=5e-3)
     assert res.nit <= 1.5 * ref.nit, f"{method} n={n}: {res.nit} iterations, scipy {ref.nit}"
     if method != "lbfgs":  # lbfgs may stop on scipy's relative-reduction ftol
         assert res.grad_norm <= 1e-5
 
 
 def _assert_rosenbrock_minimiser(x, f, n):
-    """x is a strict local minimiser: the global one (x* = 1, f = 0), or for n >= 4 the other
-    local one near (-1, 1, ..., 1) with f ~ 3.99, which the standard start is close to.
+    """x is the global minimiser x* = 1 (f = 0), not the other local minimum near
+    (-1, 1, ..., 1) with f ~ 3.99 (n >= 4) that the standard start lies close to.
 
-    NOTE: which one a method reaches from x0 is not a measure of its quality: scipy's BFGS
-    stops at the local one for n = 10, deepgrad's Newton-CG (a close to exact Newton step)
-    for n = 10 and 100, where scipy's looser Newton-CG steps wander to the global one.
+    NOTE: scipy's BFGS ends in that other minimum for n = 10 (the scipy-comparison of x is
+    then skipped); every deepgrad method, Newton-CG included, must reach x*.
     """
+    assert f < 1e-8, f"n={n}: f = {f} (the other local minimum has f ~ 3.99)"
+    assert np.max(np.abs(x - 1)) < 1e-4
     assert np.linalg.eigvalsh(so.rosen_hess(x)).min() > 0
-    if f < 1e-6:
-        assert np.max(np.abs(x - 1)) < 1e-3 and f < 1e-7
-    else:
-        assert n >= 4 and 3.9 < f < 4.0 and x[0] < -0.9 and np.all(x[1:] > 0.9)
-        assert np.max(np.abs(so.rosen_der(x))) < 1e-3
 
 
 def test_rosenbrock_full_hessian_newton():
@@ -249,6 +246,13 @@ def test_truncated_cg_solves_and_exits_on_negative_curvature():
     B = np.diag([1.0, 2.0, -1.0])
     p, iters, why = truncated_cg(lambda v: B @ v, np.array([1.0, 1.0, 1.0]), 1e-12, 50)
     assert why == "negative curvature" and iters > 1 and p @ np.ones(3) < 0
+    # minimize's variant: steepest descent scaled by the curvature, residual in the 1-norm
+    p, iters, why = truncated_cg(lambda v: -2 * v, g, 1e-12, 50, scale_steepest=True)
+    assert why == "negative curvature" and iters == 1
+    np.testing.assert_allclose(p, -g / 2, rtol=1e-15)
+    tol = 1e-3 * np.abs(g).sum()
+    p, iters, why = truncated_cg(lambda v: A @ v, g, tol, 50, norm_ord=1)
+    assert why == "converged" and np.abs(A @ p + g).sum() <= tol
 
 
 def test_modified_cholesky_shifts_only_when_needed():
