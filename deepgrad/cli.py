@@ -7,11 +7,14 @@ Subcommands:
     shape   explain the output size of a convolution or pooling layer.
     summary print a model's layers, output shapes and parameter counts.
     diagnose  per-layer activation and gradient statistics of a network at initialisation.
+    search  hyperparameter search (random with narrowing, or Optuna) with a table and a plot.
     lab     run the lab's claims (deepgrad lab list; deepgrad lab run NAME|all --budget ...).
 
 Exit status: 0 on success; 2 for bad usage or bad data (one line ``deepgrad: error: ...`` on
 stderr); 1 for a failure while running (e.g. the loss diverged); 130 on Ctrl-C. The user's
-mistakes never print a traceback.
+mistakes never print a traceback. Ctrl-C during ``deepgrad train`` finishes the current step,
+saves ``RUN_DIR/checkpoint.npz`` and prints one line with the command that resumes it
+(``deepgrad train --resume RUN_DIR``, see :mod:`deepgrad.cli_commands.resume`).
 
 This is the one place in deepgrad that reads an environment variable: ``DEEPGRAD_DATA`` (through
 :func:`deepgrad.data.default_data_root`), the default of ``--data-dir``.
@@ -23,7 +26,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +35,15 @@ from deepgrad import __version__
 from deepgrad import _cli_validation as check
 from deepgrad._cli_validation import UsageError
 from deepgrad._random import manual_seed
-from deepgrad.cli_commands import diagnose, inspect
+from deepgrad.cli_commands import diagnose, inspect, resume, search
 from deepgrad.cli_commands import training_options as options
 from deepgrad.cli_commands.training_options import OPTIMIZERS, SCHEDULES
 from deepgrad.data import DATASETS, DataLoader, TensorDataset, default_data_root
 from deepgrad.lab.cli import add_lab_parser
 from deepgrad.models import get_model, list_models
 from deepgrad.training import (
+    GracefulInterrupt,
+    ModelCheckpoint,
     NonFiniteLossError,
     evaluate,
     fit,
@@ -78,15 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     inspect.add_parsers(sub)
     diagnose.add_parser(sub)
+    search.add_parser(sub)
     add_lab_parser(sub)
     return parser
 
 
-def _add_train_parser(sub) -> None:
+def _add_train_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train", help="train a model and evaluate it on the test set",
         description="Train a model, evaluate it on the test set, and save summary.json and "
-                    "model.npz in the run directory.",
+                    "model.npz in the run directory. A resumable checkpoint.npz is saved "
+                    "there after every epoch and on Ctrl-C; --resume RUN_DIR continues it.",
         epilog=options.epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     datasets = ", ".join(DATASETS)
     p.add_argument("--model", default="mlp", choices=list_models(), help="model (default: mlp)")
@@ -111,9 +118,27 @@ def _add_train_parser(sub) -> None:
                    help="use only the first N training samples")
     p.add_argument("--out", type=Path, default=None, metavar="RUN_DIR",
                    help="run directory (default: runs/<model>-<dataset>-<timestamp>)")
+    p.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                   help="continue the interrupted run in RUN_DIR from its checkpoint.npz, "
+                        "with its saved options; only --epochs (to train longer; not with "
+                        "the cosine or onecycle schedule), --quiet, --data-dir, --download "
+                        "and the new path of a moved .npz --dataset may be given")
     p.add_argument("--quiet", action="store_true",
                    help="print only the final result line")
     p.set_defaults(handler=_train)
+    return p
+
+
+_UNSET = object()
+
+
+def _given_options(argv: Sequence[str]) -> set[str]:
+    """The dests of the ``train`` options that ``argv`` sets explicitly."""
+    parser = _Parser(prog=PROG)
+    p = _add_train_parser(parser.add_subparsers(dest="command"))
+    p.set_defaults(**{dest: _UNSET for dest in vars(p.parse_args([]))})
+    return {dest for dest, value in vars(parser.parse_args(argv)).items()
+            if value is not _UNSET and dest != "command"}
 
 
 # ----------------------------------------------------------------------------- train
@@ -123,8 +148,9 @@ def _is_npz(spec: str) -> bool:
     return spec.lower().endswith(".npz") or "/" in spec or "\\" in spec
 
 
-def _load_data(args: argparse.Namespace):
-    """Return (name, source, x_train, y_train, x_test, y_test, num_classes).
+def _load_data(args: argparse.Namespace, npz_file: str | None = None):
+    """Return (name, source, x_train, y_train, x_test, y_test, num_classes); an ``.npz`` data
+    set is read from ``npz_file`` when given (a resumed run: the resolved path it started with).
 
     Raises:
         UsageError: for an unknown name, missing files or a corrupt/invalid data file.
@@ -134,8 +160,9 @@ def _load_data(args: argparse.Namespace):
     spec = args.dataset
     try:
         if _is_npz(spec):
-            x_train, y_train, x_test, y_test, k = load_npz(spec)
-            return Path(spec).stem, str(Path(spec).resolve()), x_train, y_train, x_test, y_test, k
+            x_train, y_train, x_test, y_test, k = load_npz(npz_file or spec)
+            source = str(Path(npz_file or spec).resolve())
+            return Path(spec).stem, source, x_train, y_train, x_test, y_test, k
         key = spec.lower()
         if key not in DATASETS:
             raise UsageError(f"unknown dataset {spec!r}: expected one of "
@@ -165,7 +192,7 @@ def _run_dir(args: argparse.Namespace, data_name: str) -> Path:
 
 def _config(args: argparse.Namespace) -> dict:
     """The parsed arguments as JSON-able values."""
-    skip = {"handler"}
+    skip = {"handler", "resume", "checkpoint"}
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
             if k not in skip}
 
@@ -188,12 +215,21 @@ def _header(args: argparse.Namespace, bs: int) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     say = (lambda line: None) if args.quiet else print
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    options.resolve(args, warn=_warn)
+    ckpt = getattr(args, "checkpoint", None)  # set for --resume (resume.resumed_args)
+    if ckpt is None:
+        options.resolve(args, warn=_warn)
+    meta = {"started_at": resume.now(), "resumed_at": []} if ckpt is None else {
+        "started_at": ckpt.config["started_at"],
+        "resumed_at": [*ckpt.config["resumed_at"], resume.now()]}
     # ---- setup: every problem here is the user's (bad data, bad option): exit 2
-    name, source, x_train, y_train, x_test, y_test, num_classes = _load_data(args)
+    name, source, x_train, y_train, x_test, y_test, num_classes = _load_data(
+        args, None if ckpt is None else ckpt.config.get("npz_file"))
     if args.limit_train is not None:
         x_train, y_train = x_train[:args.limit_train], y_train[:args.limit_train]
+    meta["data"] = resume.fingerprint(x_train, y_train)
+    meta["npz_file"] = source if _is_npz(args.dataset) else None
+    if ckpt is not None:
+        resume.check_data(ckpt, meta["data"])
     manual_seed(args.seed)
     train_set = TensorDataset(x_train, y_train)
     val_set = None
@@ -212,29 +248,46 @@ def _train(args: argparse.Namespace) -> int:
     eval_bs = max(min(bs, len(x_test)), EVAL_BATCH_SIZE)
     val_loader = None if val_set is None else DataLoader(val_set, batch_size=eval_bs)
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=eval_bs)
-    out = _run_dir(args, name)
+    if ckpt is None:
+        out = _run_dir(args, name)
+        resume.refuse_unfinished(out)
+    else:
+        out = args.resume
+    saver = ModelCheckpoint(out, config={"cli": _config(args), **meta})
     n_params = model.num_parameters()
     say(f"training {args.model} ({n_params:,} parameters) on {name}: {len(train_set)} train"
         + (f" / {len(val_set)} validation" if val_set is not None else "")
-        + f" / {len(x_test)} test samples; {_header(args, bs)}, {args.epochs} epoch(s)")
+        + f" / {len(x_test)} test samples; {_header(args, bs)}, {args.epochs} epoch(s)"
+        + ("" if ckpt is None else f"; resuming {resume.describe(ckpt)}"))
 
     # ---- training and evaluation: failures here exit 1
     start = time.perf_counter()
-    history = fit(model, optimizer, train_loader, args.epochs, val_loader=val_loader,
-                  callbacks=[] if schedule is None else [schedule], progress=not args.quiet,
-                  log=say, clip_grad_norm=args.clip_norm,
-                  regularizer=options.regularizer(model.parameters(), args))
-    train_seconds = time.perf_counter() - start
+    try:
+        history = fit(model, optimizer, train_loader, args.epochs, val_loader=val_loader,
+                      callbacks=[*([] if schedule is None else [schedule]), saver,
+                                 GracefulInterrupt()],
+                      progress=not args.quiet, log=say, clip_grad_norm=args.clip_norm,
+                      regularizer=options.regularizer(model.parameters(), args),
+                      resume_from=ckpt)
+        train_seconds = time.perf_counter() - start + (
+            0.0 if ckpt is None else ckpt.progress["seconds"])
+        test_loss, test_acc = evaluate(model, test_loader)
+    except KeyboardInterrupt:
+        raise resume.interrupted(out, saver) from None
+    except ValueError as exc:  # a checkpoint that does not fit the rebuilt run
+        if ckpt is None:
+            raise
+        raise UsageError(str(exc)) from None
     history = [{"epoch": h["epoch"], "optimizer": args.optimizer, "schedule": args.schedule,
                 **h} for h in history]
-    test_loss, test_acc = evaluate(model, test_loader)
     summary = {
         "command": "train",
         "deepgrad_version": __version__,
         "numpy_version": np.__version__,
         "python_version": sys.version.split()[0],
-        "started_at": started,
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": meta["started_at"],
+        "finished_at": resume.now(),
+        "resumed_at": meta["resumed_at"],
         "model": args.model,
         "parameters": n_params,
         "dataset": {"name": name, "source": source, "num_classes": num_classes,
@@ -255,6 +308,7 @@ def _train(args: argparse.Namespace) -> int:
         "test_accuracy": test_acc,
         "history": history,
         "weights": "model.npz",
+        "checkpoint": resume.CHECKPOINT,
     }
     save_weights(model, out / "model.npz")
     write_json(out / "summary.json", summary)
@@ -278,15 +332,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status (0, 1, 2 or 130, see the module docstring); ``--help`` and
         ``--version`` return 0.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "resume", None) is not None:
+            args = resume.resumed_args(args, _given_options(argv))
         return args.handler(args)
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        message = str(exc) if isinstance(exc, resume.ResumableInterrupt) else "interrupted"
+        print(f"{PROG}: {message}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except NonFiniteLossError as exc:
         return _fail(str(exc), EXIT_FAILURE)

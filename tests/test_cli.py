@@ -456,7 +456,9 @@ def test_python_dash_m_deepgrad_ctrl_c(tmp_path, synth_npz):
     finally:
         proc.kill()
     assert proc.returncode == 130
-    assert err == "deepgrad: interrupted\n"
+    # one line that tells how to resume (tests/test_cli_resume.py checks the resume itself)
+    assert err.startswith("deepgrad: interrupted; checkpoint ") and len(err.splitlines()) == 1
+    assert err.rstrip().endswith("resume with: deepgrad train --resume r")
     assert not (tmp_path / "r" / "summary.json").exists()
 
 

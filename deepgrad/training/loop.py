@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -18,7 +19,8 @@ from deepgrad.nn import functional as F
 from deepgrad.nn.clip_grad import clip_grad_norm_
 from deepgrad.optim import LBFGS, NewtonCG, Optimizer
 from deepgrad.tensor import Tensor
-from deepgrad.training.callbacks import Callback, FitState
+from deepgrad.training.callbacks import Callback, FitState, TrainingInterrupted
+from deepgrad.training.checkpoint import Checkpoint, load_checkpoint, restore_checkpoint
 from deepgrad.training.metrics import correct_count
 from deepgrad.training.progress import ProgressLogger
 
@@ -151,30 +153,44 @@ def _step(state: FitState, x: Tensor, y: Tensor, loss_fn, mode: str | None,
     return first[0]
 
 
+def _new_epoch_totals() -> dict:
+    return {"loss": 0.0, "correct": 0, "samples": 0, "classify": True, "lr": None,
+            "seconds": 0.0}
+
+
+def _interrupted(state: FitState) -> TrainingInterrupted:
+    state.interrupted = True
+    where = f"epoch {state.epoch}" + (f", batch {state.batch}/{state.num_batches}"
+                                      if state.mid_epoch else " (end)")
+    return TrainingInterrupted(f"training interrupted at {where}")
+
+
 def _train_epoch(state: FitState, loader: Iterable, loss_fn, callbacks: Sequence[Callback],
-                 mode: str | None, clip_grad_norm: float | None, regularizer
-                 ) -> tuple[float, float | None]:
-    """One pass over ``loader`` with an optimizer step per batch; returns (loss, accuracy)."""
+                 mode: str | None, clip_grad_norm: float | None, regularizer) -> None:
+    """The rest of the epoch in progress: an optimizer step per batch of ``loader``, summed
+    into ``state.epoch_totals``."""
     state.model.train()
-    total_loss, correct, n, classify = 0.0, 0, 0, True
-    state.batch = 0
+    if state.num_batches and state.batch >= state.num_batches:
+        return  # resumed from a checkpoint taken after the epoch's last step
+    totals = state.epoch_totals
     for batch in loader:
         x, y = _unpack(batch, "fit")
         state.batch += 1
         out, value = _step(state, x, y, loss_fn, mode, clip_grad_norm, regularizer)
         state.step += 1
         size = len(y)
-        total_loss += value * size
+        totals["loss"] += value * size
         c = correct_count(out, y)
-        classify = classify and c is not None
-        correct += c or 0
-        n += size
+        totals["classify"] = totals["classify"] and c is not None
+        totals["correct"] += c or 0
+        totals["samples"] += size
         state.batch_loss = value
         for cb in callbacks:
             cb.on_batch_end(state)
-    if n == 0:
-        raise ValueError("fit: the training loader yielded no samples")
-    return total_loss / n, (correct / n if classify else None)
+        # NOTE: after the last step of an epoch the interrupt waits for the epoch's end, so a
+        # checkpoint never holds a finished epoch without its record.
+        if state.interrupt and (not state.num_batches or state.batch < state.num_batches):
+            raise _interrupted(state)
 
 
 def fit(
@@ -190,6 +206,7 @@ def fit(
     clip_grad_norm: float | None = None,
     regularizer: Callable[[], Tensor] | None = None,
     closure: str | None = "auto",
+    resume_from: str | os.PathLike | Checkpoint | None = None,
 ) -> list[dict]:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch history.
 
@@ -207,7 +224,8 @@ def fit(
         epochs: number of epochs, a positive int.
         loss_fn: the loss, with ``reduction="mean"``.
         val_loader: optional held-out batches evaluated after every epoch.
-        callbacks: :class:`Callback` objects, called in order.
+        callbacks: :class:`Callback` objects, called in order (those with ``runs_last``,
+            such as ``ModelCheckpoint``, after the others).
         progress: report progress through :class:`ProgressLogger` (a tqdm bar on a
             terminal, one line per epoch through ``log`` in any case).
         log: where the per-epoch lines go.
@@ -224,6 +242,12 @@ def fit(
             and does not call ``backward()`` (``NewtonCG``, which differentiates it itself;
             ``clip_grad_norm`` then has no gradients to clip and is refused). ``"auto"``
             (default): ``"graph"`` for ``NewtonCG``, ``"backward"`` for ``LBFGS``, else None.
+        resume_from: a checkpoint (path or :class:`~deepgrad.training.checkpoint.Checkpoint`)
+            written by ``ModelCheckpoint`` / ``save_checkpoint`` for the same model, optimizer,
+            loader and stateful callbacks: their states, the global RNG, the history and the
+            counters are restored and training continues where it stopped, mid-epoch
+            included, up to ``epochs`` in all. With the same data and settings the result is
+            bit-identical to a run that was never interrupted.
 
     Returns:
         The history: one dict per epoch with ``epoch`` (from 1), ``train_loss``,
@@ -231,12 +255,15 @@ def fit(
         ``val_loss``, ``val_acc`` (None without ``val_loader``), ``lr`` (of the first
         parameter group, at the start of the epoch) and ``seconds`` (wall time incl. validation).
         Accuracies are None when the task is not classification. With a closure-based
-        optimizer the batch loss is the one at the point where its step started.
+        optimizer the batch loss is the one at the point where its step started. A resumed
+        run returns the whole history, earlier epochs included.
 
     Raises:
         NonFiniteLossError: if the loss or the output becomes NaN/inf (epoch and step named).
+        TrainingInterrupted: when ``state.interrupt`` was set (e.g. by ``GracefulInterrupt``).
         ValueError: for a non-positive ``epochs``, a loader without samples, a bad
-            ``closure`` or ``clip_grad_norm``.
+            ``closure`` or ``clip_grad_norm``, or a checkpoint that does not fit (more epochs
+            done than ``epochs``, other callbacks, another model).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs <= 0:
         raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
@@ -252,34 +279,59 @@ def fit(
     callbacks = list(callbacks)
     if progress:
         callbacks.append(ProgressLogger(log=log))
-    state = FitState(model=model, optimizer=optimizer, epochs=int(epochs))
+    callbacks = ([cb for cb in callbacks if not getattr(cb, "runs_last", False)]
+                 + [cb for cb in callbacks if getattr(cb, "runs_last", False)])
+    state = FitState(model=model, optimizer=optimizer, epochs=int(epochs),
+                     train_loader=train_loader, callbacks=callbacks)
     try:
         state.num_batches = len(train_loader)  # type: ignore[arg-type]
     except TypeError:
         state.num_batches = 0  # an iterable without a length
+    if resume_from is not None:
+        ckpt = (resume_from if isinstance(resume_from, Checkpoint)
+                else load_checkpoint(resume_from))
+        if ckpt.epochs_done > state.epochs:
+            raise ValueError(f"fit: the checkpoint has {ckpt.epochs_done} finished epochs, "
+                             f"more than epochs={state.epochs}")
+        restore_checkpoint(ckpt, state)
     try:
         # NOTE: divergence is detected and reported by the finiteness checks; NumPy's overflow
         # warnings on the way there would only add noise.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for cb in callbacks:
                 cb.on_train_begin(state)
-            for epoch in range(1, state.epochs + 1):
-                state.epoch = epoch
+            state.session_start = time.perf_counter()
+            for epoch in range(len(state.history) + 1, state.epochs + 1):
+                if state.stop_training:  # restored from a checkpoint of a stopped run
+                    break
+                fresh = not state.mid_epoch
+                if fresh:
+                    state.epoch, state.batch = epoch, 0
+                    state.epoch_totals = _new_epoch_totals()
                 for cb in callbacks:
                     cb.on_epoch_begin(state)
-                start, lr = time.perf_counter(), _current_lr(optimizer)
-                train_loss, train_acc = _train_epoch(state, train_loader, loss_fn, callbacks,
-                                                     mode, clip_grad_norm, regularizer)
+                if fresh:  # NOTE: after on_epoch_begin, which may set it (SWA)
+                    state.epoch_totals["lr"] = _current_lr(optimizer)
+                state.epoch_start = time.perf_counter()
+                _train_epoch(state, train_loader, loss_fn, callbacks, mode, clip_grad_norm,
+                             regularizer)
+                totals = state.epoch_totals
+                n = totals["samples"]
+                if n == 0:
+                    raise ValueError("fit: the training loader yielded no samples")
                 val_loss = val_acc = None
                 if val_loader is not None:
                     val_loss, val_acc = evaluate(model, val_loader, loss_fn)
                 state.history.append({
-                    "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
-                    "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
-                    "seconds": time.perf_counter() - start,
+                    "epoch": epoch, "train_loss": totals["loss"] / n,
+                    "train_acc": totals["correct"] / n if totals["classify"] else None,
+                    "val_loss": val_loss, "val_acc": val_acc, "lr": totals["lr"],
+                    "seconds": totals["seconds"] + time.perf_counter() - state.epoch_start,
                 })
                 for cb in callbacks:
                     cb.on_epoch_end(state)
+                if state.interrupt:
+                    raise _interrupted(state)
                 if state.stop_training:
                     break
             state.completed = True

@@ -54,8 +54,9 @@ class ProgressLogger(Callback):
         if self.bar:
             from tqdm import tqdm
 
-            self._pbar = tqdm(total=state.num_batches, desc=f"epoch {state.epoch}/{state.epochs}",
-                              unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
+            self._pbar = tqdm(total=state.num_batches, initial=state.batch,
+                              desc=f"epoch {state.epoch}/{state.epochs}", unit="batch",
+                              leave=False, file=sys.stderr, dynamic_ncols=True)
 
     def on_batch_end(self, state: FitState) -> None:
         if self._pbar is not None:
