@@ -7,9 +7,17 @@ line to :data:`CLAIMS`.
 from __future__ import annotations
 
 from deepgrad.lab.claims.activations import ActivationsClaim
+from deepgrad.lab.claims.batch_size import BatchSizeClaim
 from deepgrad.lab.claims.batchnorm import BatchNormClaim
+from deepgrad.lab.claims.bias_variance import BiasVarianceClaim
+from deepgrad.lab.claims.clipping import ClippingClaim
+from deepgrad.lab.claims.dropout import DropoutClaim
 from deepgrad.lab.claims.init import InitClaim
+from deepgrad.lab.claims.losses import LossesClaim
+from deepgrad.lab.claims.lr_schedule import LRScheduleClaim
 from deepgrad.lab.claims.optimizers import OptimizersClaim
+from deepgrad.lab.claims.regularization import RegularizationClaim
+from deepgrad.lab.claims.residual import ResidualClaim
 from deepgrad.lab.core import Claim
 
 #: name -> Claim instance, in the order ``deepgrad lab list`` shows them.
@@ -18,6 +26,14 @@ CLAIMS: dict[str, Claim] = {
     "batchnorm": BatchNormClaim(),
     "init": InitClaim(),
     "activations": ActivationsClaim(),
+    "dropout": DropoutClaim(),
+    "regularization": RegularizationClaim(),
+    "batch-size": BatchSizeClaim(),
+    "lr-schedule": LRScheduleClaim(),
+    "clipping": ClippingClaim(),
+    "losses": LossesClaim(),
+    "residual": ResidualClaim(),
+    "bias-variance": BiasVarianceClaim(),
 }
 
 

@@ -18,7 +18,10 @@ def summarise(values: Iterable[float]) -> dict:
     n = int(a.size)
     if n == 0:
         return {"mean": math.nan, "std": math.nan, "n": 0, "min": math.nan, "max": math.nan}
-    std = float(a.std(ddof=1)) if n > 1 else 0.0
+    # NOTE: inf values (e.g. "never reached") make the std nan; that is the documented result,
+    # so NumPy's warning about it is silenced.
+    with np.errstate(invalid="ignore"):
+        std = float(a.std(ddof=1)) if n > 1 else 0.0
     return {"mean": float(a.mean()), "std": std, "n": n, "min": float(a.min()),
             "max": float(a.max())}
 

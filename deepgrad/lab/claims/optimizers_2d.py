@@ -139,8 +139,11 @@ def run_second_order(surface: Surface, name: str, max_iter: int) -> dict:
     def fun(v):
         return surface.fn(v[0], v[1])
 
+    # NOTE: on a 2-D surface Newton is the textbook method: the exact 2x2 Hessian, not the
+    # truncated-CG (Hessian-free) variant meant for many parameters.
+    extra = {"hessian": "full"} if method == "newton" else {}
     res = minimize(fun, np.array(surface.x0), method=method, tol=1e-10, max_iter=max_iter,
-                   callback=record)
+                   callback=record, **extra)
     return {"steps_to_tol": _first_reach(fvals, surface.f_min), "path": path, "f": fvals,
             "nit": int(res.nit), "nfev": int(res.nfev), "message": str(res.message),
             "final_gap": float(res.fun) - surface.f_min}
