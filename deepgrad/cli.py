@@ -35,7 +35,7 @@ from deepgrad import __version__
 from deepgrad import _cli_validation as check
 from deepgrad._cli_validation import UsageError
 from deepgrad._random import manual_seed
-from deepgrad.cli_commands import diagnose, inspect, resume, search
+from deepgrad.cli_commands import averaging, diagnose, inspect, resume, search
 from deepgrad.cli_commands import training_options as options
 from deepgrad.cli_commands.training_options import OPTIMIZERS, SCHEDULES
 from deepgrad.data import DATASETS, DataLoader, TensorDataset, default_data_root
@@ -108,6 +108,7 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=check.positive_int, default=DEFAULT_EPOCHS, metavar="N",
                    help=f"training epochs (default: {DEFAULT_EPOCHS})")
     options.add_arguments(p)
+    averaging.add_arguments(p)
     p.add_argument("--seed", type=check.non_negative_int, default=0, metavar="S",
                    help="seed of initialisation, shuffling and the validation split "
                         "(default: 0)")
@@ -218,6 +219,7 @@ def _train(args: argparse.Namespace) -> int:
     ckpt = getattr(args, "checkpoint", None)  # set for --resume (resume.resumed_args)
     if ckpt is None:
         options.resolve(args, warn=_warn)
+        averaging.resolve(args)
     meta = {"started_at": resume.now(), "resumed_at": []} if ckpt is None else {
         "started_at": ckpt.config["started_at"],
         "resumed_at": [*ckpt.config["resumed_at"], resume.now()]}
@@ -236,8 +238,11 @@ def _train(args: argparse.Namespace) -> int:
     try:
         if args.val_split > 0:
             train_set, val_set = validation_split(train_set, args.val_split, seed=args.seed)
-        model = get_model(args.model, input_shape=tuple(x_train.shape[1:]),
-                          num_classes=num_classes)
+        def build_model():
+            return get_model(args.model, input_shape=tuple(x_train.shape[1:]),
+                             num_classes=num_classes)
+
+        model = build_model()
         optimizer = options.build_optimizer(model.parameters(), args)
         bs = len(train_set) if args.batch_size == check.FULL_BATCH else args.batch_size
         train_loader = DataLoader(train_set, batch_size=bs, shuffle=True, seed=args.seed)
@@ -258,22 +263,33 @@ def _train(args: argparse.Namespace) -> int:
     say(f"training {args.model} ({n_params:,} parameters) on {name}: {len(train_set)} train"
         + (f" / {len(val_set)} validation" if val_set is not None else "")
         + f" / {len(x_test)} test samples; {_header(args, bs)}, {args.epochs} epoch(s)"
+        + (f", ensemble of {args.ensemble}" if getattr(args, "ensemble", None) else "")
         + ("" if ckpt is None else f"; resuming {resume.describe(ckpt)}"))
 
     # ---- training and evaluation: failures here exit 1
+    # NOTE: a run that averages saves no checkpoint (the average is not part of one)
+    averages = averaging.averages(args)
+    averagers = averaging.weight_averagers(args, train_set, bs)
+    extra: dict = {}
     start = time.perf_counter()
     try:
-        history = fit(model, optimizer, train_loader, args.epochs, val_loader=val_loader,
-                      callbacks=[*([] if schedule is None else [schedule]), saver,
-                                 GracefulInterrupt()],
-                      progress=not args.quiet, log=say, clip_grad_norm=args.clip_norm,
-                      regularizer=options.regularizer(model.parameters(), args),
-                      resume_from=ckpt)
+        if getattr(args, "ensemble", None) is not None:
+            model, history, extra["ensemble"] = averaging.fit_ensemble(
+                args, build_model, train_set, bs, val_loader, test_loader, monitor, say)
+        else:
+            history = fit(model, optimizer, train_loader, args.epochs, val_loader=val_loader,
+                          callbacks=[*([] if schedule is None else [schedule]),
+                                     *averagers.values(),
+                                     *([] if averages else [saver, GracefulInterrupt()])],
+                          progress=not args.quiet, log=say, clip_grad_norm=args.clip_norm,
+                          regularizer=options.regularizer(model.parameters(), args),
+                          resume_from=ckpt)
         train_seconds = time.perf_counter() - start + (
             0.0 if ckpt is None else ckpt.progress["seconds"])
         test_loss, test_acc = evaluate(model, test_loader)
+        averaging.finish_averagers(averagers, test_loader, out, extra, say)
     except KeyboardInterrupt:
-        raise resume.interrupted(out, saver) from None
+        raise (KeyboardInterrupt() if averages else resume.interrupted(out, saver)) from None
     except ValueError as exc:  # a checkpoint that does not fit the rebuilt run
         if ckpt is None:
             raise
@@ -302,18 +318,20 @@ def _train(args: argparse.Namespace) -> int:
                      "monitor": monitor if args.schedule == "plateau" else None,
                      **options.schedule_parameters(args)},
         "batch_size": bs,
-        "epochs": len(history),
+        "epochs": args.epochs if "ensemble" in extra else len(history),
         "train_seconds": train_seconds,
         "test_loss": test_loss,
         "test_accuracy": test_acc,
         "history": history,
         "weights": "model.npz",
-        "checkpoint": resume.CHECKPOINT,
+        "checkpoint": None if averages else resume.CHECKPOINT,
+        **extra,
     }
     save_weights(model, out / "model.npz")
     write_json(out / "summary.json", summary)
-    print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}) after {len(history)} "
-          f"epoch(s), {train_seconds:.1f}s of training; saved to {out}")
+    what = f"ensemble of {args.ensemble}: " if "ensemble" in extra else ""
+    print(f"{what}test accuracy {test_acc:.4f} (loss {test_loss:.4f}) after "
+          f"{summary['epochs']} epoch(s), {train_seconds:.1f}s of training; saved to {out}")
     return 0
 
 
@@ -336,7 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "resume", None) is not None:
-            args = resume.resumed_args(args, _given_options(argv))
+            given = _given_options(argv)
+            averaging.refuse_resume(given)
+            args = resume.resumed_args(args, given)
         return args.handler(args)
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
