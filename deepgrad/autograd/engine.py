@@ -105,7 +105,7 @@ def run_backward(outputs, grad_outputs, retain_graph: bool, create_graph: bool, 
                     _accumulate_leaf(leaf_grads, inp, gi)
             if not retain_graph:
                 node.released = True
-                node.inputs = tuple(None for _ in node.inputs)
+                node.inputs = (None,) * len(node.inputs)
                 node.out_data = None
                 node.saved = None
     finally:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from deepgrad.autograd.function import Function
+from deepgrad.ops.reduce import SumFn
 from deepgrad.ops.reduce import sum as _sum
-from deepgrad.ops.shape import reshape, squeeze, sum_to, transpose, unsqueeze
+from deepgrad.ops.shape import PermuteFn, reshape, squeeze, sum_to, transpose, unsqueeze
 from deepgrad.tensor import Tensor
 
 
@@ -51,17 +52,22 @@ class LinearFn(Function):
 
     def backward(self, g):
         # dL/dx = G W,  dL/dW = G^T x (over all leading dims),  dL/db = sum of G over them.
+        # NOTE: on this hot path the primitives are applied directly: the shapes are known to
+        # be valid, so the public wrappers' checks (matmul, transpose, sum) are skipped. The
+        # nodes recorded under create_graph are the same.
         x, w, b = self.inputs
         need_x, need_w, need_b = self.needs_input_grad
-        gx = matmul(g, w) if need_x else None
+        gx = None
+        if need_x:
+            gx = MatmulFn.apply(g, w) if g.ndim >= 2 else matmul(g, w)
         gw = gb = None
         if need_w or need_b:
             g2 = reshape(g, (-1, g.shape[-1])) if g.ndim != 2 else g
             if need_w:
                 x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
-                gw = matmul(transpose(g2, 0, 1), x2)
+                gw = MatmulFn.apply(PermuteFn.apply(g2, (1, 0)), x2)
             if need_b:
-                gb = _sum(g2, 0)
+                gb = SumFn.apply(g2, (0,), False)
         return gx, gw, gb
 
 

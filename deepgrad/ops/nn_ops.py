@@ -26,15 +26,17 @@ class CrossEntropyFn(Function):
     def forward(self, x, target, weight, ignore_index, reduction):
         xp = array_module(x)
         n = x.shape[0]
+        rows = xp.arange(n)
         shifted = x - x.max(axis=1, keepdims=True)
         exp = xp.exp(shifted)
         sums = exp.sum(axis=1, keepdims=True)
-        logp = shifted - xp.log(sums)
         valid = target != ignore_index
         safe_target = xp.where(valid, target, 0)
-        w = xp.ones(n, dtype=x.dtype) if weight is None else weight[safe_target].astype(x.dtype)
-        w = w * valid
-        picked = logp[xp.arange(n), safe_target]
+        # w_i = weight[y_i] (1 without class weights), 0 where y_i is ignored.
+        w = valid.astype(x.dtype) if weight is None else weight[safe_target].astype(x.dtype) * valid
+        # log_softmax(x_i)[y_i] = shifted[i, y_i] - log(sum_j exp(shifted[i, j])); only the
+        # picked entries are formed, not the whole (N, C) log-softmax.
+        picked = shifted[rows, safe_target] - xp.log(sums[:, 0])
         losses = -picked * w
         # Saved for backward: softmax probabilities and the per-sample coefficient.
         exp /= sums
@@ -50,16 +52,24 @@ class CrossEntropyFn(Function):
         # dL/dx_i = coef_i * (softmax(x_i) - onehot(y_i)), coef_i = g_i * w_i (/ sum w for mean).
         x, _, _, _, reduction = self.inputs
         probs_arr, target, w = self.saved
-        n, c = x.shape
+        n = x.shape[0]
+        rows = np.arange(n)
         if reduction == "mean":
             w = w / w.sum()
-        coef = Tensor._wrap(w)
-        coef = mul(g, coef) if reduction != "none" else mul(g, coef)
-        probs = softmax(x, 1) if x.requires_grad and _grad_enabled() else Tensor._wrap(probs_arr)
-        onehot = np.zeros((n, c), dtype=probs_arr.dtype)
-        onehot[np.arange(n), target] = 1.0
-        gx = mul(sub(probs, Tensor._wrap(onehot)), reshape(coef, (n, 1)))
-        return gx, None, None, None, None
+        if x.requires_grad and _grad_enabled():
+            onehot = np.zeros(probs_arr.shape, dtype=probs_arr.dtype)
+            onehot[rows, target] = 1.0
+            diff = sub(softmax(x, 1), Tensor._wrap(onehot))
+        else:
+            # NOTE: without a graph to record, softmax(x) - onehot(y) is a constant: form it
+            # on the array (the same subtraction, entry by entry).
+            d = probs_arr.copy()
+            d[rows, target] -= 1.0
+            diff = Tensor._wrap(d)
+        w_col = Tensor._wrap(w.reshape(n, 1))
+        # g is a scalar for "mean"/"sum" and (N,) for "none".
+        coef = mul(g, w_col) if g.ndim == 0 else mul(reshape(g, (n, 1)), w_col)
+        return mul(diff, coef), None, None, None, None
 
 
 def _grad_enabled() -> bool:
