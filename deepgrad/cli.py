@@ -39,7 +39,9 @@ from deepgrad.cli_commands import averaging, diagnose, inspect, resume, search
 from deepgrad.cli_commands import training_options as options
 from deepgrad.cli_commands.training_options import OPTIMIZERS, SCHEDULES
 from deepgrad.data import DATASETS, DataLoader, TensorDataset, default_data_root
+from deepgrad.diagnostics import diagnose_curves
 from deepgrad.lab.cli import add_lab_parser
+from deepgrad.metrics import classification_summary
 from deepgrad.models import get_model, list_models
 from deepgrad.training import (
     GracefulInterrupt,
@@ -47,6 +49,7 @@ from deepgrad.training import (
     NonFiniteLossError,
     evaluate,
     fit,
+    predict,
     validation_split,
 )
 from deepgrad.training.io import save_weights, write_json
@@ -287,6 +290,7 @@ def _train(args: argparse.Namespace) -> int:
         train_seconds = time.perf_counter() - start + (
             0.0 if ckpt is None else ckpt.progress["seconds"])
         test_loss, test_acc = evaluate(model, test_loader)
+        test_metrics = classification_summary(y_test, predict(model, test_loader), num_classes)
         averaging.finish_averagers(averagers, test_loader, out, extra, say)
     except KeyboardInterrupt:
         raise (KeyboardInterrupt() if averages else resume.interrupted(out, saver)) from None
@@ -322,6 +326,8 @@ def _train(args: argparse.Namespace) -> int:
         "train_seconds": train_seconds,
         "test_loss": test_loss,
         "test_accuracy": test_acc,
+        "test_metrics": test_metrics,
+        "diagnosis": diagnose_curves(history).to_dict() if history else None,
         "history": history,
         "weights": "model.npz",
         "checkpoint": None if averages else resume.CHECKPOINT,

@@ -226,3 +226,30 @@ def precision_recall_f1(
         weights = support.astype(np.float64)
     weights /= weights.sum()  # > 0: N >= 1, so some class occurs
     return float(precision @ weights), float(recall @ weights), float(f1 @ weights)
+
+
+def classification_summary(y_true, y_pred, num_classes: int | None = None) -> dict:
+    """Accuracy, macro/weighted precision-recall-F1, per-class figures and the confusion matrix,
+    as JSON-ready Python values (what ``deepgrad train`` writes into summary.json).
+
+    Args:
+        y_true: integer labels (N,).
+        y_pred: predicted labels (N,) or scores (N, C).
+        num_classes: number of classes (default: inferred from the labels).
+
+    Returns:
+        ``{"accuracy", "macro": {precision, recall, f1}, "weighted": {...},
+        "per_class": {"precision": [...], "recall": [...], "f1": [...], "support": [...]},
+        "confusion_matrix": [[...], ...]}`` (rows = true class, columns = predicted).
+    """
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    out = {"accuracy": accuracy(y_true, y_pred)}
+    for average in ("macro", "weighted"):
+        p, r, f = precision_recall_f1(y_true, y_pred, average=average, num_classes=len(cm))
+        out[average] = {"precision": float(p), "recall": float(r), "f1": float(f)}
+    p, r, f = precision_recall_f1(y_true, y_pred, average=None, num_classes=len(cm))
+    out["per_class"] = {"precision": [float(v) for v in p], "recall": [float(v) for v in r],
+                        "f1": [float(v) for v in f],
+                        "support": [int(v) for v in cm.sum(axis=1)]}
+    out["confusion_matrix"] = cm.tolist()
+    return out

@@ -588,3 +588,21 @@ def test_diagnose_bad_input_is_one_line_exit_2(capsys, argv):
     code, out, err = _run(capsys, *argv)
     assert code == 2 and err.startswith("deepgrad: error:") and len(err.splitlines()) == 1
     assert "Traceback" not in err
+
+
+def test_summary_reports_test_metrics_confusion_matrix_and_diagnosis(capsys, tmp_path,
+                                                                    synth_npz):
+    out = tmp_path / "run"
+    code, _, _ = _run(capsys, "train", "--dataset", synth_npz, "--model", "logreg", "--epochs", 2,
+                      "--val-split", "0.2", "--out", out, "--quiet")
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    metrics = summary["test_metrics"]
+    cm = np.array(metrics["confusion_matrix"])
+    assert cm.shape == (summary["dataset"]["num_classes"],) * 2
+    assert cm.sum() == summary["dataset"]["test_samples"]
+    assert math.isclose(np.trace(cm) / cm.sum(), summary["test_accuracy"], abs_tol=1e-9)
+    assert math.isclose(metrics["accuracy"], summary["test_accuracy"], abs_tol=1e-9)
+    assert 0.0 <= metrics["macro"]["f1"] <= 1.0
+    assert summary["diagnosis"]["verdict"] in ("under-fitting", "over-fitting", "fine",
+                                               "diverged")

@@ -17,7 +17,7 @@ from deepgrad.training.checkpoint import (
 )
 from deepgrad.training.io import atomic_write, load_weights, save_weights, write_json
 from deepgrad.training.loggers import CSVLogger, JSONLinesLogger, TensorBoardLogger
-from deepgrad.training.loop import NonFiniteLossError, evaluate, fit, validation_split
+from deepgrad.training.loop import NonFiniteLossError, evaluate, fit, predict, validation_split
 from deepgrad.training.metrics import correct_count
 from deepgrad.training.progress import ProgressLogger, format_record
 
@@ -26,5 +26,5 @@ __all__ = [
     "JSONLinesLogger", "LRSchedulerCallback", "ModelCheckpoint", "NonFiniteLossError",
     "ProgressLogger", "TensorBoardLogger", "TrainingInterrupted", "atomic_write",
     "correct_count", "evaluate", "fit", "format_record", "load_checkpoint", "load_weights",
-    "save_checkpoint", "save_weights", "validation_split", "write_json",
+    "predict", "save_checkpoint", "save_weights", "validation_split", "write_json",
 ]

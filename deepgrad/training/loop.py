@@ -47,6 +47,22 @@ def _current_lr(optimizer: Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
+def predict(model: Module, loader: Iterable) -> np.ndarray:
+    """Predicted classes (argmax over the outputs' last dimension) for every batch of
+    ``loader``, in eval mode under ``no_grad()``; the previous mode is restored."""
+    was_training = model.training
+    model.eval()
+    preds = []
+    try:
+        with no_grad():
+            for batch in loader:
+                x, _ = _unpack(batch, "predict")
+                preds.append(np.asarray(model(x).data).argmax(axis=-1))
+    finally:
+        model.train(was_training)
+    return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
+
+
 def evaluate(
     model: Module,
     loader: Iterable,
