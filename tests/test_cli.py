@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import deepgrad.cli as cli
-from deepgrad.cli import main
 from deepgrad.data import DataLoader, TensorDataset, load_arrays, load_npz
 from deepgrad.models import get_model
 from deepgrad.training import evaluate, load_weights
+from tests.cli_helpers import run_cli, write_template_npz
 from tests.mnist_data import MNIST_DIR
 
 # NOTE: the CLI runs on the library's default dtype, float32, as it does for users.
@@ -31,26 +31,11 @@ needs_mnist = pytest.mark.skipif(MNIST is None, reason="the MNIST files are not 
 
 @pytest.fixture(scope="module")
 def synth_npz(tmp_path_factory) -> Path:
-    """A 10-class problem of 12x12 uint8 images: one noisy template per class (Keras layout)."""
-    rng = np.random.default_rng(0)
-    templates = rng.integers(0, 256, (10, 12, 12))
-
-    def make(n):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = templates[y] + rng.normal(0, 60, (n, 12, 12))
-        return np.clip(x, 0, 255).astype(np.uint8), y
-
-    x_train, y_train = make(1500)
-    x_test, y_test = make(400)
-    path = tmp_path_factory.mktemp("npz") / "synth.npz"
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
+    return write_template_npz(tmp_path_factory.mktemp("npz") / "synth.npz",
+                              1500, 400, noise=60, seed=0)
 
 
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+_run = run_cli
 
 
 def _reloaded_accuracy(run: Path, x_test, y_test) -> float:

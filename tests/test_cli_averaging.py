@@ -8,34 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepgrad.cli import main
 from deepgrad.training import load_weights
 from deepgrad.training.averaging import Ensemble
+from tests.cli_helpers import run_cli, write_template_npz
 
 pytestmark = pytest.mark.default_dtype("float32")  # the CLI runs on the library's default
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    """10 classes of noisy 12x12 templates (Keras layout)."""
-    rng = np.random.default_rng(0)
-    templates = rng.integers(0, 256, (10, 12, 12))
-
-    def make(n):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = templates[y] + rng.normal(0, 60, (n, 12, 12))
-        return np.clip(x, 0, 255).astype(np.uint8), y
-
-    (x_train, y_train), (x_test, y_test) = make(256), make(100)
-    path = tmp_path_factory.mktemp("data") / "synth.npz"
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
+    return write_template_npz(tmp_path_factory.mktemp("data") / "synth.npz",
+                              256, 100, noise=60, seed=0)
 
 
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+_run = run_cli
 
 
 def _train(capsys, data, out, *extra, model="logreg"):

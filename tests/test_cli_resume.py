@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import deepgrad.cli as cli
-from deepgrad.cli import main
+from tests.cli_helpers import run_cli, write_template_npz
 
 pytestmark = pytest.mark.default_dtype("float32")  # the CLI runs on the library's default
 
@@ -31,25 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    """10 classes of noisy 12x12 templates: hard enough that test accuracy is not 1."""
-    rng = np.random.default_rng(1)
-    templates = rng.integers(0, 256, (10, 12, 12))
-
-    def make(n):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = templates[y] + rng.normal(0, 200, (n, 12, 12))
-        return np.clip(x, 0, 255).astype(np.uint8), y
-
-    (x_train, y_train), (x_test, y_test) = make(1200), make(300)
-    path = tmp_path_factory.mktemp("data") / "synth.npz"
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
+    return write_template_npz(tmp_path_factory.mktemp("data") / "synth.npz",
+                              1200, 300, noise=200, seed=1)
 
 
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+_run = run_cli
 
 
 def _summary(run: Path) -> dict:
