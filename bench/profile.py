@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from bench import harness
-    from bench.workloads import WORKLOADS
+    from bench.registry import WORKLOADS
 
     harness.set_threads(args.threads)
     wl = WORKLOADS[args.workload]()

@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         sys.path.insert(0, _REPO)
 
     from bench import harness
-    from bench.workloads import WORKLOADS
+    from bench.registry import WORKLOADS
 
     if args.list:
         for name, cls in WORKLOADS.items():
