@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepgrad.optim.adam import (
+from deepgrad.optim._functional import (
     _check_lr_eps_wd,
     _effective_grad,
     _floats,
