@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from deepgrad.optimize._objective import (
     Objective,
     OptimizeResult,
-    call_callback,
     finish,
     inf_norm,
     line_search_tolerance,
     relative_reduction_small,
     start,
+    stop_status,
 )
 from deepgrad.optimize.line_search import strong_wolfe
 
@@ -79,13 +77,9 @@ def nonlinear_cg(obj: Objective, x0: np.ndarray, tol: float, max_iter: int, call
         g_new = ls.g
         f_prev, f = f, ls.f
         k += 1
-        if not math.isfinite(f):
-            g = g_new
-            status = 3
-            break
-        if call_callback(callback, x, obj.shape, f, g_new, k):
-            g = g_new
-            status = 5
+        stop = stop_status(callback, x, obj.shape, f, g_new, k)
+        if stop is not None:
+            g, status = g_new, stop
             break
         if relative_reduction_small(f_prev, f, ftol) and inf_norm(g_new) > tol:
             return finish(obj, "cg", x, f, g_new, k, 0, "Relative reduction of f <= ftol.")

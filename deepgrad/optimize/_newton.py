@@ -10,12 +10,12 @@ import numpy as np
 from deepgrad.optimize._objective import (
     Objective,
     OptimizeResult,
-    call_callback,
     finish,
     inf_norm,
     line_search_tolerance,
     relative_reduction_small,
     start,
+    stop_status,
 )
 from deepgrad.optimize.line_search import strong_wolfe
 
@@ -196,11 +196,9 @@ def newton(obj: Objective, x0: np.ndarray, tol: float, max_iter: int, callback=N
         x = x + ls.t * p
         f_old, f, g = f, ls.f, ls.g
         k += 1
-        if not math.isfinite(f):
-            status = 3
-            break
-        if call_callback(callback, x, obj.shape, f, g, k):
-            status = 5
+        stop = stop_status(callback, x, obj.shape, f, g, k)
+        if stop is not None:
+            status = stop
             break
         if relative_reduction_small(f_old, f, ftol) and inf_norm(g) > tol:
             break

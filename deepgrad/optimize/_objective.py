@@ -8,6 +8,8 @@ Hessian-vector products (Pearlmutter 1994). The methods work on flat float ndarr
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from deepgrad.autograd import grad
@@ -140,6 +142,17 @@ def call_callback(callback, x: np.ndarray, shape: tuple, f: float, g: np.ndarray
         return bool(callback(res))
     except StopIteration:
         return True
+
+
+def stop_status(callback, x: np.ndarray, shape: tuple, f: float, g: np.ndarray,
+                nit: int) -> int | None:
+    """After an accepted step: 3 when f is no longer finite, 5 when the user's callback asks
+    to stop, else None (go on)."""
+    if not math.isfinite(f):
+        return 3
+    if call_callback(callback, x, shape, f, g, nit):
+        return 5
+    return None
 
 
 def inf_norm(v: np.ndarray) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
 import numpy as np
@@ -10,12 +9,12 @@ import numpy as np
 from deepgrad.optimize._objective import (
     Objective,
     OptimizeResult,
-    call_callback,
     finish,
     inf_norm,
     line_search_tolerance,
     relative_reduction_small,
     start,
+    stop_status,
 )
 from deepgrad.optimize.line_search import strong_wolfe
 
@@ -83,11 +82,9 @@ def bfgs(obj: Objective, x0: np.ndarray, tol: float, max_iter: int, callback=Non
         x = x + s
         f_old, f, g = f, ls.f, ls.g
         k += 1
-        if not math.isfinite(f):
-            status = 3
-            break
-        if call_callback(callback, x, obj.shape, f, g, k):
-            status = 5
+        stop = stop_status(callback, x, obj.shape, f, g, k)
+        if stop is not None:
+            status = stop
             break
         if relative_reduction_small(f_old, f, ftol):
             return finish(obj, "bfgs", x, f, g, k, 0,
@@ -172,11 +169,9 @@ def lbfgs(obj: Objective, x0: np.ndarray, tol: float, max_iter: int, callback=No
         x = x + s
         f_old, f, g = f, ls.f, ls.g
         k += 1
-        if not math.isfinite(f):
-            status = 3
-            break
-        if call_callback(callback, x, obj.shape, f, g, k):
-            status = 5
+        stop = stop_status(callback, x, obj.shape, f, g, k)
+        if stop is not None:
+            status = stop
             break
         if relative_reduction_small(f_old, f, ftol) and inf_norm(g) > tol:
             return finish(obj, "lbfgs", x, f, g, k, 0,
