@@ -11,20 +11,11 @@ finding, not a failure); 1 when a claim's experiment failed; 2 for bad usage or 
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from deepgrad._cli_validation import positive_int
+
 PROG = "deepgrad"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def add_lab_parser(subparsers) -> None:
@@ -50,7 +41,7 @@ def add_lab_parser(subparsers) -> None:
     rp.add_argument("--budget", choices=BUDGETS, default="quick",
                     help="smoke: seconds (CI); quick: minutes on 2 cores; full: the "
                          "literature's setting (default: quick)")
-    rp.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
+    rp.add_argument("--seeds", type=positive_int, default=None, metavar="N",
                     help="seeds 0..N-1 per variant (default: 1 smoke, 3 quick, 5 full)")
     rp.add_argument("--data-dir", default=None, metavar="DIR",
                     help="folder with the MNIST IDX files (default: $DEEPGRAD_DATA, else "
