@@ -1,31 +1,47 @@
-"""Array kernels of 2-D convolution: im2col / col2im with stride tricks and one GEMM per call.
+"""Array kernels of 2-D convolution: width columns and one batched GEMM per call.
 
-Layout (why it is fast): the input is copied once into a zero-padded buffer ``xc`` in
-C, H, W, N order ("CHWN", batch innermost, the layout of cuda-convnet). A strided view of
-``xc`` presents every receptive field, and one copy turns it into the column matrix
+Layout (why it is fast). Inside a network, activations live in memory in H, C, W, N order
+("HCWN": batch innermost, then width, channel, row); the arrays these kernels return are NCHW
+*views* of such memory (``a.transpose(3, 1, 0, 2)``). NumPy semantics do not depend on memory
+order: elementwise ops keep it (so BatchNorm, ReLU and residual adds stream through memory in
+one order), and the next convolution finds its input already in the order it reads.
 
-    cols[(c, kh, kw), (oh, ow, n)] = xc[c, oh*sh + kh*dh, ow*sw + kw*dw, n]
+Forward. From the zero-padded input x_pad (Hp, C, Wp, N), a *width-column* buffer holds each
+input pixel once per kernel column j (KW copies, where classic im2col makes KH*KW):
 
-of shape (C*KH*KW, OH*OW*N), C-contiguous. With the batch innermost every copy moves runs of
-at least N elements (OW*N for stride 1), however few channels a layer has; channels-last runs
-would be C long, i.e. 1 for a grey-scale first layer. The rows (c, kh, kw) are the weight's own
-(O, C/G, KH, KW) order, so the forward pass is the single GEMM
+    X[hp, c, j, ow, n] = x_pad[hp, c, ow*sw + j*dw, n]          shape (Hp, C, KW, OW, N)
 
-    out (O, OH*OW*N) = W (O, C*KH*KW) @ cols         (groups: one batched matmul over G)
+For output row oh the KH input rows oh*sh, ..., oh*sh + KH - 1 of X lie next to each other in
+memory (dilation 1), so
 
-and ``out`` *is* the output in C, H, W, N order; it is returned as an NCHW view of that
-memory, without a transposing copy.
+    B[oh] = X[oh*sh : oh*sh + KH] read as a (KH*C*KW, OW*N) matrix
 
-NOTE: the arrays these kernels return are often such NCHW *views* of CHWN memory. NumPy
-semantics do not depend on memory order; elementwise ops keep it, and the next convolution
-finds its input already in the order it copies from.
+is a *view*, with rows (i, c, j): exactly the im2col matrix of that output row. One batched
+GEMM over output rows is the whole convolution,
 
-Backward (per group, G_y: the output gradient as an (O, OH*OW*N) matrix):
-    dL/dW    = G_y cols^T                                        one GEMM
-    dL/dcols = W^T G_y, then col2im: each column entry is added back to the input pixel it
-               was copied from (a loop over the KH*KW kernel taps, each a vectorised strided
-               add over the whole batch)
-    dL/db    = G_y summed over its columns
+    Y[oh] (O, OW*N) = W' (O, KH*C*KW) @ B[oh]              W' = W permuted to (O, KH, C, KW)
+
+and Y (OH, O, OW, N) is the output in HCWN order. The KH-fold reuse of each row is left to
+the GEMM's reads instead of being copied. Dilated rows (dh > 1) or groups with KH > 1 do not
+fit one leading dimension; then B is copied out of X (the full im2col, per output row).
+Groups: W' is (G, O/G, K) and B (OH, G, K, OW*N) with K = KH * C/G * KW.
+
+Backward, with G_y the output gradient in the same (OH, O, OW*N) order:
+
+    dW' = sum over oh of G_y[oh] B[oh]^T       batched GEMM (formed as B[oh] G_y[oh]^T, the
+                                               orientation OpenBLAS runs faster), then a sum
+    dx  (stride 1)  = the convolution of G_y, zero-padded by d(k-1) - p, with the kernel
+                      flipped and its in/out channels swapped ("full" correlation):
+                      dx[c, h, w] = sum_{o,i,j} W[o, c, KH-1-i, KW-1-j] g_pad[o, h + i dh,
+                      w + j dw]; the same fast forward kernel, no scatter
+    dx  (strided)   = col2im: dB[oh] = W'^T G_y[oh], each entry added back to the input pixel
+                      it was read from (a loop over the KH*KW kernel taps, each a vectorised
+                      strided add over the whole batch)
+    db  = G_y summed over its columns
+
+Reference: Chellapilla et al. 2006, "High performance convolutional neural networks for
+document processing" (convolution as a matrix product); the batch-innermost layout is
+cuda-convnet's (Krizhevsky 2012).
 """
 
 from __future__ import annotations
@@ -50,118 +66,167 @@ def scratch(xp, workspace, shape, dtype):
     return xp.empty(shape, dtype=dtype)
 
 
-def to_chwn(x, pads):
-    """NCHW array -> C-contiguous (C, H + top + bottom, W + left + right, N), zero-padded.
+def hcwn(x):
+    """NCHW array -> C-contiguous (H, C, W, N) array; no copy when ``x`` already is an NCHW
+    view of such memory (as conv2d outputs, and the elementwise results of them, are)."""
+    v = x.transpose(2, 1, 3, 0)
+    return v if v.flags.c_contiguous else array_module(x).ascontiguousarray(v)
 
-    No copy when ``x`` already is a view of such memory and there is no padding.
+
+def nchw(a):
+    """(H, C, W, N) array -> its NCHW view."""
+    return a.transpose(3, 1, 0, 2)
+
+
+def _span(lo_pad: int, size: int, j_off: int, stride: int, n_out: int) -> tuple[int, int]:
+    """Output positions [a, b) whose input position o*stride + j_off - lo_pad is in [0, size)."""
+    a = max(0, -(-(lo_pad - j_off) // stride))
+    b = min(n_out, (size - 1 + lo_pad - j_off) // stride + 1)
+    return a, max(a, b)
+
+
+def width_columns(xh, pads, kw: int, ow: int, sw: int, dw: int, workspace=None):
+    """The width-column buffer X (Hp, C, KW, OW, N) of the HCWN input ``xh`` (one copy).
+
+    X[hp, c, j, o, n] = x_pad[hp, c, o*sw + j*dw, n], zero where that reads padding. A view of
+    ``xh`` when there is nothing to copy (1-wide kernel, width stride 1, no width padding).
     """
-    xp = array_module(x)
-    t, b, l, r = pads
-    n, c, h, w = x.shape
-    xt = x.transpose(1, 2, 3, 0)
-    if t == b == l == r == 0:
-        return xt if xt.flags.c_contiguous else xp.ascontiguousarray(xt)
-    xc = xp.zeros((c, h + t + b, w + l + r, n), dtype=x.dtype)
-    xc[:, t:t + h, l:l + w, :] = xt
-    return xc
+    xp = array_module(xh)
+    h, c, w, n = xh.shape
+    t, b, l, _ = pads
+    if kw == 1 and sw == 1 and l == 0 and ow == w and t == b == 0:
+        return xh.reshape(h, c, 1, w, n)
+    X = scratch(xp, workspace, (h + t + b, c, kw, ow, n), xh.dtype)
+    if t:
+        X[:t] = 0
+    if b:
+        X[t + h:] = 0
+    body = X[t:t + h]
+    for j in range(kw):
+        a, e = _span(l, w, j * dw, sw, ow)
+        if e > a:
+            w0 = a * sw + j * dw - l
+            body[:, :, j, a:e] = xh[:, :, w0:w0 + (e - a - 1) * sw + 1:sw]
+        if a:
+            body[:, :, j, :a] = 0
+        if e < ow:
+            body[:, :, j, e:] = 0
+    return X
 
 
-def im2col(xc, kernel, out_hw, stride, dilation, workspace=None):
-    """Columns (C*KH*KW, OH*OW*N) of the padded CHWN input ``xc`` (one copy).
-
-    The result may be a view of ``xc`` (1x1 kernels, stride 1) or of ``workspace``."""
-    xp = array_module(xc)
-    c, _, _, n = xc.shape
-    (kh, kw), (oh, ow) = kernel, out_hw
-    if kh == kw == 1 and stride == (1, 1):
-        # NOTE: a 1x1 stride-1 convolution reads each pixel once: the input is the matrix.
-        return xc[:, :oh, :ow, :].reshape(c, oh * ow * n)
-    s0, s1, s2, s3 = xc.strides
-    view = xp.lib.stride_tricks.as_strided(  # read only (overlapping windows)
-        xc, shape=(c, kh, kw, oh, ow, n),
-        strides=(s0, s1 * dilation[0], s2 * dilation[1], s1 * stride[0], s2 * stride[1], s3))
-    cols = scratch(xp, workspace, view.shape, xc.dtype)
-    cols[...] = view
-    return cols.reshape(c * kh * kw, oh * ow * n)
-
-
-def col2im(dcols, padded_shape, kernel, out_hw, stride, dilation):
-    """Adjoint of :func:`im2col`: sum the columns back into a zero (C, Hp, Wp, N) buffer."""
-    xp = array_module(dcols)
-    c, hp, wp, n = padded_shape
-    (kh, kw), (oh, ow), (sh, sw), (dh, dw) = kernel, out_hw, stride, dilation
-    buf = xp.zeros(padded_shape, dtype=dcols.dtype)
-    d6 = dcols.reshape(c, kh, kw, oh, ow, n)
-    for i in range(kh):
-        for j in range(kw):
-            buf[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] \
-                += d6[:, i, j]
-    return buf
+def row_matrices(X, kh: int, oh: int, sh: int, dh: int, groups: int):
+    """B (OH, G, KH*C/G*KW, OW*N): the im2col matrix of each output row, read from the
+    width columns ``X``; a view when the rows of one matrix are evenly spaced in X (dilation 1
+    and one group, or a 1-high kernel), else a copy."""
+    xp = array_module(X)
+    hp, c, kw, ow, n = X.shape
+    cg, own, it = c // groups, ow * n, X.itemsize
+    row = c * kw * own * it  # bytes between consecutive padded input rows of X
+    if kh == 1 or (groups == 1 and dh == 1):
+        return xp.lib.stride_tricks.as_strided(
+            X, shape=(oh, groups, kh * cg * kw, own),
+            strides=(sh * row, cg * kw * own * it, own * it, it), writeable=False)
+    rows = xp.lib.stride_tricks.as_strided(
+        X, shape=(oh, groups, kh, cg * kw * own),
+        strides=(sh * row, cg * kw * own * it, dh * row, it), writeable=False)
+    return xp.ascontiguousarray(rows).reshape(oh, groups, kh * cg * kw, own)
 
 
-def grad_rows(gy):
-    """Output gradient (N, O, OH, OW) -> (O, OH*OW*N), C-contiguous (free when ``gy`` already
-    is an NCHW view of CHWN memory, as conv2d outputs and their gradients are)."""
-    n, o, oh, ow = gy.shape
-    return gy.transpose(1, 2, 3, 0).reshape(o, oh * ow * n)
+def _weight_rows(w, groups: int):
+    """(O, C/G, KH, KW) weight -> W' (G, O/G, KH*C/G*KW) with columns in (i, c, j) order."""
+    o, cg, kh, kw = w.shape
+    return (w.reshape(groups, o // groups, cg, kh, kw).transpose(0, 1, 3, 2, 4)
+            .reshape(groups, o // groups, kh * cg * kw))
 
 
 def _gemm(a, b, out=None):
-    """a @ b batched over the leading group axis; a plain 2-D GEMM for one group."""
-    xp = array_module(a)
+    """a (G, P, K) @ b (R, G, K, M) -> (R, G, P, M); one plain batched GEMM for one group."""
+    xp = array_module(b)
     if a.shape[0] == 1:
-        return xp.matmul(a[0], b[0], out=None if out is None else out[0])[None]
+        res = xp.matmul(a[0], b[:, 0], out=None if out is None else out[:, 0])
+        return res[:, None]
     return xp.matmul(a, b, out=out)
 
 
-def conv_forward(x, w, b, stride, pads, dilation, groups: int, keep_cols: bool = False):
-    """y = conv2d(x, w) + b as one GEMM. Returns (y, cols) with cols None unless kept.
+def conv_forward(x, w, b, stride, pads, dilation, groups: int, keep_cols: bool = False,
+                 workspace=None):
+    """y = conv2d(x, w) + b. Returns (y, X): y an NCHW view of HCWN memory, X the width
+    columns when ``keep_cols`` (for the weight gradient), else None.
 
     Args:
         x: (N, C, H, W); w: (O, C/groups, KH, KW); b: (O,) or None.
         stride, dilation: (h, w) pairs; pads: (top, bottom, left, right).
+        workspace: a dead buffer the width columns may be written into.
     """
-    n = x.shape[0]
-    o, cg, kh, kw = w.shape
-    xc = to_chwn(x, pads)
-    oh = out_size(xc.shape[1], kh, stride[0], dilation[0], 0, 0)
-    ow = out_size(xc.shape[2], kw, stride[1], dilation[1], 0, 0)
-    cols = im2col(xc, (kh, kw), (oh, ow), stride, dilation)
-    m = oh * ow * n
-    out = _gemm(w.reshape(groups, o // groups, cg * kh * kw),
-                cols.reshape(groups, cg * kh * kw, m)).reshape(o, m)
+    o, _, kh, kw = w.shape
+    n, _, h, wd = x.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    oh = out_size(h, kh, sh, dh, pads[0], pads[1])
+    ow = out_size(wd, kw, sw, dw, pads[2], pads[3])
+    X = width_columns(hcwn(x), pads, kw, ow, sw, dw, workspace)
+    y = _gemm(_weight_rows(w, groups), row_matrices(X, kh, oh, sh, dh, groups))
+    y = y.reshape(oh, o, ow * n)
     if b is not None:
-        out += b[:, None]
-    return out.reshape(o, oh, ow, n).transpose(3, 0, 1, 2), (cols if keep_cols else None)
+        y += b[:, None]
+    return nchw(y.reshape(oh, o, ow, n)), (X if keep_cols else None)
+
+
+def _gy_rows(gy, groups: int):
+    """Output gradient (N, O, OH, OW) -> (OH, G, O/G, OW*N), C-contiguous."""
+    n, o, oh, ow = gy.shape
+    return hcwn(gy).reshape(oh, groups, o // groups, ow * n)
 
 
 def conv_weight_grad(x, gy, w_shape, stride, pads, dilation, groups: int, cols=None):
-    """dL/dW = G_y cols^T (one GEMM); ``cols`` are recomputed from ``x`` when not given."""
+    """dL/dW = sum over output rows of G_y[oh] B[oh]^T; the width columns ``cols`` are
+    recomputed from ``x`` when not given."""
+    xp = array_module(gy)
     o, cg, kh, kw = w_shape
+    n, _, oh, ow = gy.shape
     if cols is None:
-        cols = im2col(to_chwn(x, pads), (kh, kw), gy.shape[2:], stride, dilation)
-    rows = grad_rows(gy)
-    m = rows.shape[1]
-    # NOTE: formed as (cols G_y^T)^T: OpenBLAS runs this (K, M) x (M, O) product ~15% faster
-    # than G_y cols^T for conv-sized K and O (measured, single thread).
-    gwt = _gemm(cols.reshape(groups, cg * kh * kw, m),
-                rows.reshape(groups, o // groups, m).transpose(0, 2, 1))
-    return array_module(gwt).ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(w_shape)
+        cols = width_columns(hcwn(x), pads, kw, ow, stride[1], dilation[1])
+    B = row_matrices(cols, kh, oh, stride[0], dilation[0], groups)
+    per_row = xp.matmul(B, _gy_rows(gy, groups).swapaxes(-1, -2))  # (OH, G, K, O/G)
+    gw = per_row.sum(axis=0) if oh > 1 else per_row[0]
+    return xp.ascontiguousarray(
+        gw.reshape(groups, kh, cg, kw, o // groups).transpose(0, 4, 2, 1, 3)).reshape(w_shape)
+
+
+def flipped_weight(w, groups: int):
+    """The kernel of the stride-1 input gradient: in/out channels swapped per group and both
+    spatial axes reversed, (O, C/G, KH, KW) -> (C, O/G, KH, KW)."""
+    o, cg, kh, kw = w.shape
+    g5 = w.reshape(groups, o // groups, cg, kh, kw)[:, :, :, ::-1, ::-1]
+    return g5.transpose(0, 2, 1, 3, 4).reshape(groups * cg, o // groups, kh, kw)
 
 
 def conv_input_grad(gy, w, in_hw, stride, pads, dilation, groups: int, workspace=None):
-    """dL/dx for x of spatial size ``in_hw``: W^T G_y (one GEMM, into ``workspace`` when
-    given), then col2im; returned as an NCHW view of the CHWN buffer (padding cropped)."""
-    xp = array_module(gy)
+    """dL/dx for x of spatial size ``in_hw``, as an NCHW view of HCWN memory.
+
+    Stride 1: the forward kernel on G_y with the flipped kernel and padding d(k-1) - p (when
+    that is not negative). Otherwise W'^T G_y (one batched GEMM, into ``workspace`` when
+    given), then col2im.
+    """
     o, cg, kh, kw = w.shape
     h, wd = in_hw
     t, b, l, r = pads
+    (sh, sw), (dh, dw) = stride, dilation
+    full = (dh * (kh - 1) - t, dh * (kh - 1) - b, dw * (kw - 1) - l, dw * (kw - 1) - r)
+    if stride == (1, 1) and min(full) >= 0:
+        dx, _ = conv_forward(gy, flipped_weight(w, groups), None, (1, 1), full, dilation,
+                             groups, workspace=workspace)
+        return dx
+    xp = array_module(gy)
     n, _, oh, ow = gy.shape
-    rows = grad_rows(gy)
-    m = rows.shape[1]
-    dcols = scratch(xp, workspace, (groups, cg * kh * kw, m), gy.dtype)
-    _gemm(w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1),
-          rows.reshape(groups, o // groups, m), out=dcols)
-    buf = col2im(dcols, (cg * groups, h + t + b, wd + l + r, n), (kh, kw), (oh, ow), stride,
-                 dilation)
-    return buf[:, t:t + h, l:l + wd, :].transpose(3, 0, 1, 2)
+    rows = _gy_rows(gy, groups)
+    K = kh * cg * kw
+    dB = scratch(xp, workspace, (oh, groups, K, ow * n), gy.dtype)
+    _gemm(_weight_rows(w, groups).swapaxes(1, 2), rows, out=dB)
+    buf = xp.zeros((h + t + b, groups, cg, wd + l + r, n), dtype=gy.dtype)
+    d7 = dB.reshape(oh, groups, kh, cg, kw, ow, n)
+    for i in range(kh):
+        for j in range(kw):
+            buf[i * dh:i * dh + sh * (oh - 1) + 1:sh, :, :,
+                j * dw:j * dw + sw * (ow - 1) + 1:sw] += d7[:, :, i, :, j]
+    buf = buf.reshape(h + t + b, groups * cg, wd + l + r, n)
+    return nchw(buf[t:t + h, :, l:l + wd])

@@ -1,4 +1,4 @@
-"""2-D convolution (``conv2d``): im2col + one GEMM forward, GEMM + col2im backward.
+"""2-D convolution (``conv2d``): width columns + one batched GEMM forward and backward.
 
 The array kernels live in :mod:`deepgrad.ops._im2col`. Here are the three primitives that make
 the convolution differentiable to any order. With y = conv(x, W) (bilinear in x and W) and
@@ -25,7 +25,8 @@ from deepgrad.ops._im2col import (
     conv_forward,
     conv_input_grad,
     conv_weight_grad,
-    grad_rows,
+    hcwn,
+    nchw,
     out_size,
 )
 from deepgrad.ops.reduce import sum as _sum
@@ -36,9 +37,9 @@ from deepgrad.tensor import Tensor
 class Conv2dFn(Function):
     """y = conv2d(x, W) + b; ``geom`` = (stride, pads, dilation, groups).
 
-    When ``keep_cols`` the im2col matrix is kept for the weight gradient (one copy of the input
-    per kernel tap: KH*KW times the input's memory, released after backward); otherwise the
-    weight gradient recomputes it.
+    When ``keep_cols`` the width columns are kept for the weight gradient (one copy of the input
+    per kernel column: KW times the input's memory, released after backward); otherwise the
+    weight gradient recomputes them.
     """
 
     def forward(self, x, w, b, geom, keep_cols):
@@ -52,15 +53,15 @@ class Conv2dFn(Function):
         need_x, need_w, need_b = self.needs_input_grad[:3]
         cols, self.saved = self.saved, None
         if not grad_mode.is_grad_enabled() and (need_w or need_x):
-            # NOTE: both gradients read g as an (O, OH*OW*N) matrix; copy it into that order
-            # once (a no-op when g is already a view of CHWN memory, as inside a network).
-            g = Tensor._wrap(grad_rows(g.data).reshape(
-                (g.shape[1],) + g.shape[2:] + (g.shape[0],)).transpose(3, 0, 1, 2))
+            # NOTE: both gradients read g in HCWN memory order; copy it into that order once
+            # (a no-op when g already is a view of HCWN memory, as inside a network).
+            g = Tensor._wrap(nchw(hcwn(g.data)))
         gw = gx = gb = None
         if need_w:
             gw = Conv2dWeightGradFn.apply(x, g, geom, w.shape, cols)
-        # NOTE: once the weight gradient is formed the columns are dead, and W^T G_y (of the
-        # same shape) is written into their buffer, unless they are a view of x (1x1 kernels).
+        # NOTE: once the weight gradient is formed the columns are dead, and the input
+        # gradient's own columns are written into their buffer, unless they are a view of x
+        # (1x1 kernels).
         # A second backward (retain_graph=True) recomputes them.
         if cols is not None and (grad_mode.is_grad_enabled()
                                  or array_module(cols).may_share_memory(cols, x.data)):
@@ -145,8 +146,9 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     y[n, o, i, j] = b[o] + sum_{c, p, q} W[o, c, p, q] *
                     x_pad[n, g(o)*Cg + c, i*sh + p*dh, j*sw + q*dw]
 
-    where g(o) is the group of output channel o and Cg = C / groups. Computed as im2col + one
-    GEMM (see :mod:`deepgrad.ops._im2col`); differentiable to any order.
+    where g(o) is the group of output channel o and Cg = C / groups. Computed as one batched
+    GEMM over output rows on width columns, an im2col without the KH-fold copy (see
+    :mod:`deepgrad.ops._im2col`); differentiable to any order.
 
     Args:
         input: (N, C, H, W), or unbatched (C, H, W).

@@ -26,16 +26,12 @@ from __future__ import annotations
 from deepgrad._backend import array_module
 from deepgrad.autograd import grad_mode
 from deepgrad.autograd.function import Function
+from deepgrad.ops._layout import channel_matrix, in_layout_of
 from deepgrad.ops.elementwise import add, div, mul, pow, sub
 from deepgrad.ops.reduce import mean as _mean
 from deepgrad.ops.reduce import sum as _sum
 from deepgrad.ops.shape import reshape
 from deepgrad.tensor import Tensor
-
-
-def _channels_view(a):
-    """View (N, C, *) as (N, C, L) with L = prod(*) (1 for 2-D input)."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
 
 
 def _bn_axes(ndim: int) -> tuple:
@@ -72,15 +68,15 @@ class BatchNormFn(Function):
 
     def forward(self, x, weight, bias, eps, stats):
         xp = array_module(x)
-        x3 = _channels_view(x)
+        x3 = channel_matrix(x)
         m = x3.shape[0] * x3.shape[2]
         shape = _channel_shape(x)
-        mean = xp.einsum("ncl->c", x3) / m
-        # NOTE: arithmetic on x-shaped arrays (not (N, C, L) reshapes) so that results own their
-        # memory; the engine then adopts a gradient instead of copying it.
+        mean = xp.einsum("pcq->c", x3) / m
+        # NOTE: arithmetic on x-shaped arrays (not (P, C, Q) reshapes) so that results own their
+        # memory (in x's memory order); the engine then adopts a gradient instead of copying it.
         out = x - mean.reshape(shape)
-        o3 = _channels_view(out)
-        var = xp.einsum("ncl,ncl->c", o3, o3) / m
+        o3 = channel_matrix(out)
+        var = xp.einsum("pcq,pcq->c", o3, o3) / m
         inv_std = 1.0 / xp.sqrt(var + eps)
         out *= (inv_std if weight is None else inv_std * weight).reshape(shape)
         if bias is not None:
@@ -103,17 +99,20 @@ class BatchNormFn(Function):
         mean, inv_std = self.saved
         shape = _channel_shape(x)
         m = x.data.size // x.shape[1]
+        # NOTE: g in x's memory order (one copy at most), so that every pass below streams
+        # both through memory in the same order.
+        gd = in_layout_of(g.data, x.data)
         xc = x.data - mean.reshape(shape)
-        g3 = _channels_view(g.data)
-        sum_g = xp.einsum("ncl->c", g3)
-        sum_gx = xp.einsum("ncl,ncl->c", g3, _channels_view(xc)) * inv_std  # sum(g * xhat)
+        g3 = channel_matrix(gd)
+        sum_g = xp.einsum("pcq->c", g3)
+        sum_gx = xp.einsum("pcq,pcq->c", g3, channel_matrix(xc)) * inv_std  # sum(g * xhat)
         dx = None
         if need_x:
             k = (inv_std if weight is None else inv_std * weight.data).astype(x.dtype)
             # dx = k g - k/M sum_g - xhat k/M sum_gx with xhat = (x - mean) inv_std.
             xc *= (k * inv_std * sum_gx / m).reshape(shape)
             xc += (k * sum_g / m).reshape(shape)
-            dx = g.data * k.reshape(shape)
+            dx = gd * k.reshape(shape)
             dx -= xc
             dx = Tensor._wrap(dx)
         dw = Tensor._wrap(sum_gx.astype(weight.dtype, copy=False)) if need_w else None

@@ -28,6 +28,7 @@ import numpy as np
 
 from deepgrad._backend import array_module
 from deepgrad.autograd.function import Function
+from deepgrad.ops._layout import alloc_like
 from deepgrad.ops.shape import squeeze, unsqueeze
 from deepgrad.tensor import Tensor
 
@@ -101,16 +102,6 @@ def _geometry(fn, x, kernel_size, stride, padding, dilation, ceil_mode, max_pool
     return _Geom(k, s, p, d, o)
 
 
-def _alloc(xp, like, shape, fill, dtype=None):
-    """An array of ``shape`` filled with ``fill``, laid out in memory in the axis order of
-    ``like`` (conv2d returns NCHW views of CHWN memory), so that elementwise work between it
-    and views of ``like`` streams through memory in one order."""
-    order = sorted(range(like.ndim), key=lambda a: -like.strides[a])
-    buf = xp.full(tuple(shape[a] for a in order), fill, dtype=like.dtype if dtype is None
-                  else dtype)
-    return buf.transpose([order.index(a) for a in range(like.ndim)])
-
-
 def _padded(x, geom: _Geom, fill):
     """``x`` padded by p on the top/left and up to the window span on the bottom/right."""
     n, c, h, w = x.shape
@@ -118,7 +109,7 @@ def _padded(x, geom: _Geom, fill):
     hp, wp = max(geom.span(0), h + ph), max(geom.span(1), w + pw)
     if hp == h and wp == w and ph == pw == 0:
         return x
-    out = _alloc(array_module(x), x, (n, c, hp, wp), fill)
+    out = alloc_like(x, (n, c, hp, wp), fill)
     out[:, :, ph:ph + h, pw:pw + w] = x
     return out
 
@@ -146,7 +137,7 @@ def _max_pool_forward(x, geom: _Geom):
     (kh, kw), (ph, pw) = geom.k, geom.p
     xpad = _padded(x, geom, -xp.inf)
     wins = [geom.window(xpad, i, j) for i in range(kh) for j in range(kw)]
-    best = _alloc(xp, x, x.shape[:2] + geom.o, 0)
+    best = alloc_like(x, x.shape[:2] + geom.o, 0)
     xp.copyto(best, wins[0])
     for v in wins[1:]:
         xp.maximum(best, v, out=best)
@@ -154,7 +145,7 @@ def _max_pool_forward(x, geom: _Geom):
     # copy per position is ~4x slower).
     pdt = _pos_dtype(xp, geom)
     big = pdt(xp.iinfo(pdt).max)
-    pos = _alloc(xp, x, best.shape, big, dtype=pdt)
+    pos = alloc_like(x, best.shape, big, dtype=pdt)
     ne = xp.empty_like(best, dtype=bool)  # *_like: same memory order as x (and best)
     cand = xp.empty_like(pos)
     for k, v in enumerate(wins):
@@ -199,13 +190,13 @@ def _max_pool_scatter(g, pos, geom: _Geom, in_shape):
         return xp.where(mask, g, 0)
 
     if _tiles(geom, in_shape[2:]):
-        out = _alloc(xp, g, in_shape, 0)
+        out = alloc_like(g, in_shape, 0)
         tiles = _tile_view(xp, out, geom)
         for k in range(geom.k[0] * kw):
             tiles[:, :, :, k // kw, :, k % kw] = routed(k)
         return out
     n, c, h, w = in_shape
-    buf = _alloc(xp, g, (n, c, max(geom.span(0), h + geom.p[0]),
+    buf = alloc_like(g, (n, c, max(geom.span(0), h + geom.p[0]),
                          max(geom.span(1), w + geom.p[1])), 0)
     for k in range(geom.k[0] * kw):
         geom.window(buf, k // kw, k % kw)[...] += routed(k)
@@ -217,7 +208,7 @@ def _max_pool_gather(u, pos, geom: _Geom):
     xp = array_module(u)
     upad = _padded(u, geom, 0)
     kw = geom.k[1]
-    out = _alloc(xp, u, u.shape[:2] + geom.o, 0)
+    out = alloc_like(u, u.shape[:2] + geom.o, 0)
     for k in range(geom.k[0] * kw):
         v = geom.window(upad, k // kw, k % kw)
         xp.copyto(out, v, where=pos == k)
@@ -344,7 +335,7 @@ def _avg_pool_forward(x, geom: _Geom, divisor):
         out = _tile_view(xp, x, geom).sum(axis=(3, 5))
     else:
         xpad = _padded(x, geom, 0)
-        out = _alloc(xp, x, (x.shape[0], x.shape[1]) + geom.o, 0)
+        out = alloc_like(x, (x.shape[0], x.shape[1]) + geom.o, 0)
         for i in range(geom.k[0]):
             for j in range(geom.k[1]):
                 out += geom.window(xpad, i, j)
@@ -356,7 +347,7 @@ def _avg_pool_backward(g, geom: _Geom, divisor, in_shape):
     xp = array_module(g)
     gd = g / divisor.astype(g.dtype)
     if _tiles(geom, in_shape[2:]):
-        out = _alloc(xp, g, in_shape, 0)
+        out = alloc_like(g, in_shape, 0)
         tiles = _tile_view(xp, out, geom)
         if geom.k[0] * geom.k[1] > 64:
             tiles[...] = gd[:, :, :, None, :, None]
@@ -366,7 +357,7 @@ def _avg_pool_backward(g, geom: _Geom, divisor, in_shape):
                     tiles[:, :, :, i, :, j] = gd
         return out
     n, c, h, w = in_shape
-    buf = _alloc(xp, g, (n, c, max(geom.span(0), h + geom.p[0]),
+    buf = alloc_like(g, (n, c, max(geom.span(0), h + geom.p[0]),
                          max(geom.span(1), w + geom.p[1])), 0)
     for i in range(geom.k[0]):
         for j in range(geom.k[1]):

@@ -10,6 +10,7 @@ import numpy as np
 
 from deepgrad._backend import array_module
 from deepgrad.autograd.function import Function
+from deepgrad.ops._layout import alloc_like
 from deepgrad.tensor import Tensor, _unwrap_index
 
 
@@ -168,7 +169,10 @@ class IndexAddIntoFn(Function):
     """Scatter ``g`` into zeros of ``shape`` at ``index`` (adding where indices repeat)."""
 
     def forward(self, g, index, shape):
-        out = array_module(g).zeros(shape, dtype=g.dtype)
+        if len(shape) == g.ndim and _is_basic(index):
+            out = alloc_like(g, shape, 0)  # slicing keeps the axes: keep g's memory order
+        else:
+            out = array_module(g).zeros(shape, dtype=g.dtype)
         if _is_basic(index):
             out[index] = g
         else:
@@ -271,7 +275,9 @@ def unbind(a: Tensor, dim: int = 0):
 # ---------------------------------------------------------------------- padding
 class PadFn(Function):
     def forward(self, a, widths, value):
-        return array_module(a).pad(a, widths, constant_values=value)
+        out = alloc_like(a, tuple(s + lo + hi for s, (lo, hi) in zip(a.shape, widths)), value)
+        out[tuple(slice(lo, lo + s) for (lo, _), s in zip(widths, a.shape))] = a
+        return out  # in a's memory order (np.pad would return C order)
 
     def backward(self, g):
         a, widths, _ = self.inputs

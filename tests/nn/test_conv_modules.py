@@ -153,7 +153,7 @@ def test_state_dict_keys_and_bias_false():
 
 def test_lenet5_stack_matches_torch(oracle):
     """conv -> relu -> maxpool -> conv -> relu -> avgpool -> flatten -> linear: the
-    NCHW views of CHWN memory that conv2d returns flow through every other layer."""
+    NCHW views of HCWN memory that conv2d returns flow through every other layer."""
     def build(lib, conv, maxp, avgp):
         return lib.Sequential(conv(1, 6, 5, padding=2), lib.ReLU(), maxp(2), conv(6, 16, 5),
                               lib.ReLU(), avgp(2), lib.Flatten(), lib.Linear(16 * 5 * 5, 10))

@@ -5,7 +5,7 @@ forward + input/weight/bias-gradient parity with ``torch.nn.functional.conv2d`` 
 upstream gradient) in float64 (1e-10) and float32 (1e-4). The convolution's backward is built
 from differentiable primitives, so rows also get gradgradcheck and a Hessian-vector-product
 parity test against torch's double backward. Then: the layout contract (outputs are NCHW
-views of CHWN memory; chained convolutions), buffer reuse under retain_graph, and error messages.
+views of HCWN memory; chained convolutions), buffer reuse under retain_graph, and error messages.
 
 ``COVERED`` (the ``deepgrad.ops.__all__`` names with a row) is read by tests/test_coverage.py.
 """
@@ -141,8 +141,8 @@ def test_hessian_vector_product_matches_torch(row, oracle):
 
 
 # ---------------------------------------------------------------------- layout and buffers
-def test_output_is_chwn_view_and_chains(oracle):
-    """conv2d returns an NCHW view of CHWN memory; the next conv, elementwise ops, reshape and
+def test_output_is_hcwn_view_and_chains(oracle):
+    """conv2d returns an NCHW view of HCWN memory; the next conv, elementwise ops, reshape and
     the gradients all see ordinary NCHW semantics."""
     rng = np.random.default_rng(7)
     x, w1, w2 = (rng.standard_normal(s) for s in ((2, 3, 6, 6), (4, 3, 3, 3), (5, 4, 3, 3)))
@@ -155,7 +155,7 @@ def test_output_is_chwn_view_and_chains(oracle):
     dxs = [dg.tensor(a, requires_grad=True) for a in (x, w1, w2)]
     txs = [torch.tensor(a, requires_grad=True) for a in (x, w1, w2)]
     y1 = conv2d(dxs[0], dxs[1], padding=1)
-    assert y1.data.transpose(1, 2, 3, 0).flags.c_contiguous
+    assert y1.data.transpose(2, 1, 3, 0).flags.c_contiguous
     dy = net(conv2d, dg.relu, lambda t: t.reshape(2, -1), dxs)
     ty = net(TF.conv2d, torch.relu, lambda t: t.reshape(2, -1), txs)
     oracle.close(dy, ty, 1e-10, "forward")

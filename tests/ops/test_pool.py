@@ -7,7 +7,7 @@ input-gradient parity with ``torch.nn.functional`` in float64 (1e-10) and float3
 Rows cover kernel / stride / padding / dilation / ceil_mode (including windows that would
 start in the right padding), count_include_pad, divisor_override and non-divisible adaptive
 sizes. Then torch's tie-breaking (first maximum), NaN and -inf windows bit for bit, inputs in
-other memory orders (conv2d returns CHWN memory), and error messages.
+other memory orders (conv2d returns HCWN memory), and error messages.
 
 ``COVERED`` (the ``deepgrad.ops.__all__`` names with a row) is read by tests/test_coverage.py.
 """
@@ -153,10 +153,10 @@ def test_max_pool_ties_nan_and_neg_inf_match_torch_exactly(kw, fill):
     ty, ti = TF.max_pool2d(tx, return_indices=True, **kw)
     g = rng.standard_normal(tuple(ty.shape))
     ty.backward(torch.tensor(g))
-    for layout in ("nchw", "chwn"):
+    for layout in ("nchw", "hcwn"):
         dx = dg.tensor(x, requires_grad=True)
-        if layout == "chwn":
-            dx.data = _in_layout(x, "chwn")
+        if layout == "hcwn":
+            dx.data = _in_layout(x, "hcwn")
         dy, di = pool.max_pool2d(dx, return_indices=True, **kw)
         dy.backward(dg.tensor(g))
         np.testing.assert_array_equal(di.data, ti.numpy(), err_msg=layout)
@@ -174,7 +174,7 @@ def test_adaptive_max_pool_ties_match_torch():
     np.testing.assert_array_equal(dy.data, ty.numpy())
 
 
-LAYOUTS = {"nhwc": (0, 2, 3, 1), "chwn": (1, 2, 3, 0)}
+LAYOUTS = {"nhwc": (0, 2, 3, 1), "chwn": (1, 2, 3, 0), "hcwn": (2, 1, 3, 0)}
 
 
 def _in_layout(x, name):
@@ -193,7 +193,7 @@ def _in_layout(x, name):
     (pool.adaptive_max_pool2d, dict(output_size=4)),
 ], ids=["max2", "max3s2p1", "avg2", "avg3s2p1", "avg_global", "adaptive_avg", "adaptive_max"])
 def test_memory_order_does_not_change_results(fn, kw, layout):
-    """conv2d outputs are NCHW views of CHWN memory; pooling must not care."""
+    """conv2d outputs are NCHW views of HCWN memory; pooling must not care."""
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 4, 6, 6))
     outs = []
