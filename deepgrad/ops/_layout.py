@@ -18,15 +18,19 @@ def memory_order(a) -> list[int]:
     return sorted(range(a.ndim), key=lambda ax: -abs(a.strides[ax]))
 
 
+def alloc_in_order(xp, order, shape, dtype, fill=None):
+    """An array of ``shape`` whose axes are laid out in memory in ``order`` (slowest first),
+    filled with ``fill`` (uninitialised when None)."""
+    mshape = tuple(shape[a] for a in order)
+    buf = xp.empty(mshape, dtype=dtype) if fill is None else xp.full(mshape, fill, dtype=dtype)
+    return buf.transpose([order.index(a) for a in range(len(order))])
+
+
 def alloc_like(like, shape, fill=None, dtype=None):
     """An array of ``shape`` laid out in memory in the axis order of ``like`` (same ndim),
     filled with ``fill`` (uninitialised when None)."""
-    xp = array_module(like)
-    order = memory_order(like)
-    mshape = tuple(shape[a] for a in order)
-    dtype = like.dtype if dtype is None else dtype
-    buf = xp.empty(mshape, dtype=dtype) if fill is None else xp.full(mshape, fill, dtype=dtype)
-    return buf.transpose([order.index(a) for a in range(like.ndim)])
+    return alloc_in_order(array_module(like), memory_order(like), shape,
+                          like.dtype if dtype is None else dtype, fill)
 
 
 def in_layout_of(a, like):

@@ -28,7 +28,7 @@ import numpy as np
 
 from deepgrad._backend import array_module
 from deepgrad.autograd.function import Function
-from deepgrad.ops._layout import alloc_like
+from deepgrad.ops._layout import alloc_in_order, alloc_like, in_layout_of, memory_order
 from deepgrad.ops.shape import squeeze, unsqueeze
 from deepgrad.tensor import Tensor
 
@@ -179,6 +179,8 @@ def _max_pool_scatter(g, pos, geom: _Geom, in_shape):
     """dL/dx: each output gradient goes to its window's argmax (summed where windows share it)."""
     xp = array_module(g)
     kw = geom.k[1]
+    # NOTE: pos is laid out like the forward input; the gradient is built in that order.
+    g = in_layout_of(g, pos)
     finite = bool(xp.isfinite(g).all())
     mask = xp.empty_like(g, dtype=bool)  # *_like: keep g's memory order
     part = xp.empty_like(g)
@@ -190,14 +192,14 @@ def _max_pool_scatter(g, pos, geom: _Geom, in_shape):
         return xp.where(mask, g, 0)
 
     if _tiles(geom, in_shape[2:]):
-        out = alloc_like(g, in_shape, 0)
+        out = alloc_like(pos, in_shape, 0, dtype=g.dtype)
         tiles = _tile_view(xp, out, geom)
         for k in range(geom.k[0] * kw):
             tiles[:, :, :, k // kw, :, k % kw] = routed(k)
         return out
     n, c, h, w = in_shape
-    buf = alloc_like(g, (n, c, max(geom.span(0), h + geom.p[0]),
-                         max(geom.span(1), w + geom.p[1])), 0)
+    buf = alloc_like(pos, (n, c, max(geom.span(0), h + geom.p[0]),
+                           max(geom.span(1), w + geom.p[1])), 0, dtype=g.dtype)
     for k in range(geom.k[0] * kw):
         geom.window(buf, k // kw, k % kw)[...] += routed(k)
     return _crop(buf, geom, (h, w))
@@ -343,11 +345,12 @@ def _avg_pool_forward(x, geom: _Geom, divisor):
     return out
 
 
-def _avg_pool_backward(g, geom: _Geom, divisor, in_shape):
+def _avg_pool_backward(g, geom: _Geom, divisor, in_shape, order):
+    """dL/dx, laid out in memory in ``order`` (the forward input's)."""
     xp = array_module(g)
     gd = g / divisor.astype(g.dtype)
     if _tiles(geom, in_shape[2:]):
-        out = alloc_like(g, in_shape, 0)
+        out = alloc_in_order(xp, order, in_shape, g.dtype, 0)
         tiles = _tile_view(xp, out, geom)
         if geom.k[0] * geom.k[1] > 64:
             tiles[...] = gd[:, :, :, None, :, None]
@@ -357,8 +360,8 @@ def _avg_pool_backward(g, geom: _Geom, divisor, in_shape):
                     tiles[:, :, :, i, :, j] = gd
         return out
     n, c, h, w = in_shape
-    buf = alloc_like(g, (n, c, max(geom.span(0), h + geom.p[0]),
-                         max(geom.span(1), w + geom.p[1])), 0)
+    buf = alloc_in_order(xp, order, (n, c, max(geom.span(0), h + geom.p[0]),
+                                     max(geom.span(1), w + geom.p[1])), g.dtype, 0)
     for i in range(geom.k[0]):
         for j in range(geom.k[1]):
             geom.window(buf, i, j)[...] += gd
@@ -373,18 +376,19 @@ class AvgPool2dFn(Function):
 
     def backward(self, g):
         x, geom, divisor = self.inputs
-        return AvgPool2dBackwardFn.apply(g, geom, divisor, x.shape), None, None
+        return (AvgPool2dBackwardFn.apply(g, geom, divisor, x.shape, memory_order(x.data)),
+                None, None)
 
 
 class AvgPool2dBackwardFn(Function):
-    """dL/dx of average pooling; its adjoint is average pooling itself."""
+    """dL/dx of average pooling (in memory ``order``); its adjoint is average pooling."""
 
-    def forward(self, g, geom, divisor, in_shape):
-        return _avg_pool_backward(g, geom, divisor, in_shape)
+    def forward(self, g, geom, divisor, in_shape, order):
+        return _avg_pool_backward(g, geom, divisor, in_shape, order)
 
     def backward(self, u):
-        _, geom, divisor, _ = self.inputs
-        return AvgPool2dFn.apply(u, geom, divisor), None, None, None
+        _, geom, divisor, _, _ = self.inputs
+        return AvgPool2dFn.apply(u, geom, divisor), None, None, None, None
 
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
