@@ -200,19 +200,25 @@ def flipped_weight(w, groups: int):
     return g5.transpose(0, 2, 1, 3, 4).reshape(groups * cg, o // groups, kh, kw)
 
 
+#: The stride-1 input gradient is a flipped-kernel convolution only for at least this many
+#: input channels per group: its GEMMs have C/G rows, and OpenBLAS runs a GEMM with fewer
+#: than ~16 rows at a fraction of its speed (LeNet's 6-channel layer: 3x slower than col2im).
+FLIPPED_MIN_CHANNELS = 16
+
+
 def conv_input_grad(gy, w, in_hw, stride, pads, dilation, groups: int, workspace=None):
     """dL/dx for x of spatial size ``in_hw``, as an NCHW view of HCWN memory.
 
-    Stride 1: the forward kernel on G_y with the flipped kernel and padding d(k-1) - p (when
-    that is not negative). Otherwise W'^T G_y (one batched GEMM, into ``workspace`` when
-    given), then col2im.
+    Stride 1 and C/G >= FLIPPED_MIN_CHANNELS: the forward kernel on G_y with the flipped
+    kernel and padding d(k-1) - p (when that is not negative). Otherwise W'^T G_y (one batched
+    GEMM, into ``workspace`` when given), then col2im.
     """
     o, cg, kh, kw = w.shape
     h, wd = in_hw
     t, b, l, r = pads
     (sh, sw), (dh, dw) = stride, dilation
     full = (dh * (kh - 1) - t, dh * (kh - 1) - b, dw * (kw - 1) - l, dw * (kw - 1) - r)
-    if stride == (1, 1) and min(full) >= 0:
+    if stride == (1, 1) and min(full) >= 0 and cg >= FLIPPED_MIN_CHANNELS:
         dx, _ = conv_forward(gy, flipped_weight(w, groups), None, (1, 1), full, dilation,
                              groups, workspace=workspace)
         return dx
