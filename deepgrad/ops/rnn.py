@@ -14,14 +14,29 @@ step t + 1 arrives multiplied by f_{t+1}):
     dz_f   = dc_t * c_{t-1} * f (1 - f)         dz_g = dc_t * i * (1 - g^2)
     dh_{t-1} = dz_t W_hh,  dc_{t-1} = dc_t * f_t
 
-and, because the weights are shared over time, one GEMM each over all steps at once:
-dW_ih = dZ^T X, dW_hh = dZ^T H_prev, db = sum dZ, dX = dZ W_ih.
+and, because the weights are shared over time, one GEMM over all steps at once for
+[dW_ih | db | dW_hh] = dZ^T [X | 1 | H_prev] (db = sum dZ), and dX = dZ W_ih.
 
-Why a whole layer per node: the input projection of all steps is one GEMM, the weight gradients
-are one GEMM each instead of T small ones, and the graph has one node instead of ~10 per step.
-Only the recurrence h_{t-1} W_hh^T (forward) and dz_t W_hh (backward) remain per step. On the
-W4 benchmark shape (28 steps, batch 128, 28 -> 128) a training step through this node took
-22 ms against 78 ms for the same LSTM composed of per-step ops (one thread, same machine).
+How it is computed (each choice measured on the W4 benchmark, 28 steps, batch 128, 28 -> 128):
+
+* A whole layer per graph node: the graph has one node instead of ~10 per step, and the weight
+  gradients are one GEMM instead of T small ones.
+* One GEMM per step, z_t = [W_ih | b | W_hh] [x_t; 1; h_{t-1}], feature-major: all operands
+  u_t = [x_t; 1; h_{t-1}] live in one (I + 1 + H, T + 2, B) array, so that the same array read
+  as an (I + 1 + H, T*B) matrix is the right-hand side of the weight-gradient GEMM. This beat a
+  separate input-projection GEMM for all steps (whose K = I + 1 = 29 is too thin to run fast
+  and whose (T, B, 4H) result costs a pass of its own to add in).
+* Feature-major (features, B) per-step blocks: each gate is one contiguous (H, B) array, so
+  every elementwise pass is a single contiguous NumPy call; column slices of a (B, 4H) array
+  make NumPy iterate row by row, 2-4x slower at this size.
+* sigma(z) = 0.5 tanh(z / 2) + 0.5 with the sigmoid rows of the weights pre-scaled by 1/2, so one
+  tanh call covers all four gates; the backward factors are formed in forward while the step
+  is in cache, in place over the gates.
+
+A training step through this node took 17.0 ms before these layout changes (row-major (B, 4H)
+gates, separate input projection) and about 13.5 ms after, against 9.4 ms for PyTorch (two
+threads, shared machine; ``python -m bench.profile --workload W4``). What remains is mostly
+the per-step GEMMs (~2/3) and memory traffic of the saved factors (6 (H, B) arrays per step).
 The kernel is once-differentiable (DESIGN rule 1): differentiating it twice raises an error.
 
 Reference: Hochreiter & Schmidhuber 1997, "Long Short-Term Memory"; Gers et al. 2000,
@@ -41,33 +56,36 @@ from deepgrad.tensor import Tensor
 _TO_INTERNAL = [3, 1, 0, 2]
 _TO_TORCH = [2, 1, 3, 0]
 
-# NOTE: the backward pass needs a (T, B, 4H) scratch array (dz). Allocating it afresh each time
-# costs more than the arithmetic it holds (the OS zero-fills new pages: ~3 ms for 7 MB), so the
-# last one is kept here and reused; it never escapes the backward pass.
-_scratch: dict = {}
+# Slots of the per-step work block (6, H, B) kept for backward: the gates [o, f, i, g] arrive in
+# slots 1-4 and are overwritten by the step-local backward factors (see LSTMLayerFn.forward).
+_A, _O, _F, _I, _G, _FKEEP = range(6)
 
 
-def _take_scratch(xp, shape, dtype):
-    arr = _scratch.pop("dz", None)
-    if arr is None or arr.shape != shape or arr.dtype != dtype or not isinstance(arr, xp.ndarray):
-        arr = xp.empty(shape, dtype=dtype)
-    return arr
+def _internal(w, hid):
+    """(4H, ...) weights in torch gate order -> (4, H, ...) in internal order (a new array)."""
+    return w.reshape((4, hid) + w.shape[1:])[_TO_INTERNAL]
 
 
-def _reorder(w, order):
-    """Reorder the four gate blocks (rows) of a (4H, ...) array; returns a new array."""
+def _to_torch(w):
+    """(4H, ...) array in internal gate order -> torch gate order (a new array)."""
     h = w.shape[0] // 4
-    return w.reshape((4, h) + w.shape[1:])[order].reshape(w.shape)
+    return w.reshape((4, h) + w.shape[1:])[_TO_TORCH].reshape(w.shape)
 
 
 class LSTMLayerFn(Function):
     """One LSTM layer over a sequence x (T, B, I) from (h0, c0) (B, H) each (None = zeros).
 
-    The output packs the hidden states and the last cell state, (T + 1, B, H):
-    rows 0..T-1 are h_1..h_T in input time order, row T is c_T (the last cell state in
-    processing order). With ``reverse`` the sequence is processed from t = T-1 down to 0
-    (the backward direction of a bidirectional LSTM). ``for_backward=False`` (no graph will be
-    recorded) skips keeping what backward needs.
+    The output packs every state, (T + 2, B, H): the hidden states h_t of the T steps in input
+    time order, h0 (zeros if None) and, in the last row, the last cell state (in processing
+    order). Forward direction: rows [h0, h_0 .. h_{T-1}, c]; with ``reverse`` (the sequence is
+    processed from t = T-1 down to 0, the backward direction of a bidirectional LSTM):
+    rows [h_0 .. h_{T-1}, h0, c]. Either way the rows that precede each step's h, in time order,
+    are T consecutive rows, which is what the one-GEMM weight gradient needs.
+    ``for_backward=False`` (no graph will be recorded) skips keeping what backward needs.
+
+    Layout (module docstring): every per-step quantity is feature-major, (features, B), and
+    the states are the last H rows of u, (I + 1 + H, T + 2, B); the output is a transposed view,
+    (T + 2, B, H) with strides, not a contiguous array (NumPy operations accept either).
     """
 
     once_differentiable = True
@@ -76,124 +94,121 @@ class LSTMLayerFn(Function):
         xp = array_module(x)
         steps, batch, n_in = x.shape
         hid = w_hh.shape[1]
+        k_in = n_in + 1 + hid
         dt = x.dtype
-        if reverse:
-            x = x[::-1]
         # NOTE: sigma(z) = 0.5 * tanh(z / 2) + 0.5, so the sigmoid gates' rows are pre-scaled
         # by 1/2 (exact in binary floating point) and one tanh covers all four gates.
         half = xp.ones((4, 1, 1), dtype=dt)
         half[:3] = 0.5
-        w_ih_s = (_reorder(w_ih, _TO_INTERNAL).reshape(4, hid, -1) * half).reshape(4 * hid, -1)
-        w_hh_s = (_reorder(w_hh, _TO_INTERNAL).reshape(4, hid, -1) * half).reshape(4 * hid, -1)
-        # NOTE: x gets a column of ones and W_ih^T a row holding b_ih + b_hh, so the one GEMM
-        # for all steps also adds the bias (and in backward also yields db).
-        xa = xp.empty((steps * batch, n_in + 1), dtype=dt)
-        xa[:, :n_in] = x.reshape(steps * batch, n_in)
-        xa[:, n_in] = 1
-        wa = xp.zeros((n_in + 1, 4 * hid), dtype=dt)
-        wa[:n_in] = w_ih_s.T
+        # w_all = [W_ih | b_ih + b_hh | W_hh] and each step's operand u_t = [x_t; 1; h_{t-1}],
+        # so z_t = w_all u_t is one GEMM (input projection, bias and recurrence together).
+        w_all = xp.zeros((4, hid, k_in), dtype=dt)
+        w_all[:, :, :n_in] = _internal(w_ih, hid)
         if b_ih is not None or b_hh is not None:
             b = (b_ih if b_ih is not None else 0) + (b_hh if b_hh is not None else 0)
-            wa[n_in] = (_reorder(b, _TO_INTERNAL).reshape(4, hid) * half[:, 0]).reshape(-1)
-        gates = (xa @ wa).reshape(steps, batch, 4 * hid)
-        # hs: h_0..h_T then a slot for c_T, so that the forward output is a view hs[1:].
-        hs = xp.empty((steps + 2, batch, hid), dtype=dt)
-        hs[0] = 0 if h0 is None else h0
-        c_prev, c = xp.empty((batch, hid), dtype=dt), xp.empty((batch, hid), dtype=dt)
-        c_prev[...] = 0 if c0 is None else c0
-        w_hh_t = xp.ascontiguousarray(w_hh_s.T)  # NOTE: BLAS is ~10% faster on it than a view
-        rec = xp.empty((batch, 4 * hid), dtype=dt)
-        ig, tc, tmp = (xp.empty((batch, hid), dtype=dt) for _ in range(3))
-        if for_backward:
-            a_hc = xp.empty((steps, batch, hid), dtype=dt)
-            fs = xp.empty((steps, batch, hid), dtype=dt)
-        for t in range(steps):
-            z = gates[t]
-            xp.matmul(hs[t], w_hh_t, out=rec)
-            z += rec
+            w_all[:, :, n_in] = _internal(b, hid)
+        w_all[:, :, n_in + 1:] = _internal(w_hh, hid)
+        w_all *= half
+        w_all = w_all.reshape(4 * hid, k_in)
+        # u: the operands of all steps, feature-major (k_in, T + 2, B). Rows n_in + 1.. hold the
+        # states in the packed-output order (class docstring); the input x_t sits in the column
+        # of its h_{t-1}: column t (forward) or t + 1 (reverse).
+        u = xp.empty((k_in, steps + 2, batch), dtype=dt)
+        hs = u[n_in + 1:]
+        lo = 1 if reverse else 0
+        u[:n_in, lo:lo + steps] = x.transpose(2, 0, 1)
+        u[n_in] = 1
+        slot0 = steps if reverse else 0
+        hs[:, slot0] = 0 if h0 is None else h0.T
+        c_prev, c = xp.empty((hid, batch), dtype=dt), xp.empty((hid, batch), dtype=dt)
+        c_prev[...] = 0 if c0 is None else c0.T
+        # work[t]: the (6, H, B) block of step t (slots _A .. _FKEEP).
+        work = xp.empty((steps if for_backward else 1, 6, hid, batch), dtype=dt)
+        prod = xp.empty((3, hid, batch), dtype=dt)  # [h, f * c_prev, i * g]
+        tc = xp.empty((hid, batch), dtype=dt)
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            zz = work[t] if for_backward else work[0]
+            z = zz[_O:_G + 1].reshape(4 * hid, batch)
+            xp.matmul(w_all, u[:, t + lo], out=z)
             xp.tanh(z, out=z)
-            sig = z[:, :3 * hid]
+            sig = zz[_O:_I + 1]
             sig *= 0.5
             sig += 0.5
-            o, f, i, g = z[:, :hid], z[:, hid:2 * hid], z[:, 2 * hid:3 * hid], z[:, 3 * hid:]
-            h = hs[t + 1]
-            xp.multiply(f, c_prev, out=c)
-            xp.multiply(i, g, out=ig)
-            c += ig
+            o, f, i, g = zz[_O], zz[_F], zz[_I], zz[_G]
+            h = prod[0]
+            xp.multiply(f, c_prev, out=prod[1])
+            xp.multiply(i, g, out=prod[2])
+            xp.add(prod[1], prod[2], out=c)
             xp.tanh(c, out=tc)
             xp.multiply(o, tc, out=h)
+            hs[:, t if reverse else t + 1] = h
             if for_backward:
                 # The step-local factors of backward (module docstring), computed while the
                 # step is in cache and written over the gates, which are not needed again:
-                # a_hc = o (1 - tanh(c)^2) = o - h tanh(c), and in place of [o, f, i, g]
-                # [h (1 - o), c_prev f (1 - f), i g (1 - i), i (1 - g^2)]; f is kept in fs.
-                a = a_hc[t]
+                # _A: o (1 - tanh(c)^2) = o - h tanh(c);  _FKEEP: f;  in place of [o, f, i, g]:
+                # [h (1 - o), c_prev f (1 - f), i g (1 - i), i (1 - g^2) = i - (i g) g].
+                zz[_FKEEP] = f
+                a = zz[_A]
                 xp.multiply(h, tc, out=a)
                 xp.subtract(o, a, out=a)
-                fs[t] = f
-                xp.multiply(f, f, out=tmp)
-                f -= tmp
-                f *= c_prev
-                xp.multiply(ig, g, out=tmp)
-                xp.subtract(i, tmp, out=g)
-                xp.multiply(ig, i, out=tmp)
-                xp.subtract(ig, tmp, out=i)
-                xp.multiply(h, o, out=tmp)
-                xp.subtract(h, tmp, out=o)
+                xp.multiply(prod[2], g, out=g)
+                xp.subtract(i, g, out=g)
+                xp.subtract(1, sig, out=sig)
+                sig *= prod
             c_prev, c = c, c_prev
         if for_backward:
-            self.saved = (xa, hs, a_hc, fs, gates)
-        if not reverse:
-            hs[steps + 1] = c_prev
-            return hs[1:]
-        out = xp.empty((steps + 1, batch, hid), dtype=dt)
-        out[:steps] = hs[steps:0:-1]
-        out[steps] = c_prev
-        return out
+            self.saved = (u, work)
+        hs[:, steps + 1] = c_prev
+        return hs.transpose(1, 2, 0)
 
     def backward(self, grad):
         x_in, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse = self.inputs
-        xa, hs, a_hc, fs, fac = self.saved
-        xp = array_module(xa)
-        steps, batch, hid = hs.shape[0] - 2, hs.shape[1], hs.shape[2]
-        dt = xa.dtype
+        u, work = self.saved
+        xp = array_module(u)
+        steps, batch = u.shape[1] - 2, u.shape[2]
+        hid = work.shape[2]
+        k_in = u.shape[0]
+        n_in = k_in - 1 - hid
+        dt = u.dtype
         g = grad.data
-        dy = g[steps - 1::-1] if reverse else g[:steps]
-        dz = _take_scratch(xp, (steps, batch, 4 * hid), dt)
-        w_rec = _reorder(w_hh.data, _TO_INTERNAL)
-        dh = xp.zeros((batch, hid), dtype=dt)
-        dht = xp.empty((batch, hid), dtype=dt)
-        dc = g[steps].copy()
-        for t in range(steps - 1, -1, -1):
+        lo = 1 if reverse else 0  # column of step t's operand u_t is t + lo
+        off = 1 - lo  # row of h_t in the packed output is t + off
+        dz = xp.empty((4 * hid, steps, batch), dtype=dt)
+        dz4 = dz.reshape(4, hid, steps, batch)
+        w_rec_t = xp.ascontiguousarray(_internal(w_hh.data, hid).reshape(4 * hid, hid).T)
+        dh = xp.zeros((hid, batch), dtype=dt)
+        dht, tmp = xp.empty((hid, batch), dtype=dt), xp.empty((hid, batch), dtype=dt)
+        dc = g[steps + 1].T.copy()  # a copy: dc is updated in place
+        dy = xp.empty((steps, hid, batch), dtype=dt)
+        dy[...] = g[off:off + steps].transpose(0, 2, 1)
+        for t in (range(steps) if reverse else range(steps - 1, -1, -1)):
+            zz = work[t]
             xp.add(dy[t], dh, out=dht)
-            xp.multiply(dht, a_hc[t], out=dh)
-            dc += dh
-            d, fc = dz[t], fac[t]
-            xp.multiply(dht, fc[:, :hid], out=d[:, :hid])
-            xp.multiply(dc[:, None, :], fc.reshape(batch, 4, hid)[:, 1:],
-                        out=d.reshape(batch, 4, hid)[:, 1:])
-            dc *= fs[t]
-            xp.matmul(d, w_rec, out=dh)
-        dz2 = dz.reshape(steps * batch, 4 * hid)
+            xp.multiply(dht, zz[_A], out=tmp)
+            dc += tmp
+            xp.multiply(dht, zz[_O], out=dz4[0, :, t])
+            xp.multiply(dc, zz[_F:_G + 1], out=dz4[1:, :, t])
+            dc *= zz[_FKEEP]
+            xp.matmul(w_rec_t, dz[:, t], out=dh)
+        dz2 = dz.reshape(4 * hid, steps * batch)
         need = self.needs_input_grad
         dx = dh0 = dc0 = dw_ih = dw_hh = db_ih = db_hh = None
         if need[0]:
-            dxa = (dz2 @ _reorder(w_ih.data, _TO_INTERNAL)).reshape(x_in.shape)
-            dx = Tensor._wrap(dxa[::-1].copy() if reverse else dxa)
+            w_in = _internal(w_ih.data, hid).reshape(4 * hid, n_in)
+            dx = Tensor._wrap((dz2.T @ w_in).reshape(x_in.shape))
         if need[1]:
-            dh0 = Tensor._wrap(dh)
+            dh0 = Tensor._wrap(xp.ascontiguousarray(dh.T))
         if need[2]:
-            dc0 = Tensor._wrap(dc)
-        if need[3] or need[5] or need[6]:
-            dwa = _reorder(dz2.T @ xa, _TO_TORCH)  # [dW_ih | db]
+            dc0 = Tensor._wrap(xp.ascontiguousarray(dc.T))
+        if any(need[3:7]):
+            # [dW_ih | db | dW_hh] = dZ U^T, one GEMM over all steps.
+            dw = _to_torch(dz2 @ u[:, lo:lo + steps].reshape(k_in, steps * batch).T)
             if need[3]:
-                dw_ih = Tensor._wrap(dwa[:, :-1].copy())
-            db_ih = Tensor._wrap(dwa[:, -1].copy()) if need[5] else None
-            db_hh = Tensor._wrap(dwa[:, -1].copy()) if need[6] else None
-        if need[4]:
-            dw_hh = Tensor._wrap(_reorder(dz2.T @ hs[:steps].reshape(steps * batch, hid),
-                                          _TO_TORCH))
-        _scratch["dz"] = dz
+                dw_ih = Tensor._wrap(dw[:, :n_in].copy())
+            if need[4]:
+                dw_hh = Tensor._wrap(dw[:, n_in + 1:].copy())
+            db_ih = Tensor._wrap(dw[:, n_in].copy()) if need[5] else None
+            db_hh = Tensor._wrap(dw[:, n_in].copy()) if need[6] else None
         return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, None
 
 
@@ -223,9 +238,9 @@ def lstm_layer(x: Tensor, h0: Tensor | None, c0: Tensor | None, w_ih: Tensor, w_
     steps = x.shape[0]
     packed = LSTMLayerFn.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse,
                                for_backward=_needs_grad(x, h0, c0, w_ih, w_hh, b_ih, b_hh))
-    output = getitem(packed, slice(0, steps))
-    h_n = getitem(packed, 0 if reverse else steps - 1)
-    c_n = getitem(packed, steps)
+    output = getitem(packed, slice(0, steps) if reverse else slice(1, steps + 1))
+    h_n = getitem(packed, 0 if reverse else steps)
+    c_n = getitem(packed, steps + 1)
     return output, h_n, c_n
 
 
@@ -237,4 +252,4 @@ def lstm_cell(x: Tensor, h: Tensor | None, c: Tensor | None, w_ih: Tensor, w_hh:
     """
     packed = LSTMLayerFn.apply(unsqueeze(x, 0), h, c, w_ih, w_hh, b_ih, b_hh, False,
                                for_backward=_needs_grad(x, h, c, w_ih, w_hh, b_ih, b_hh))
-    return getitem(packed, 0), getitem(packed, 1)
+    return getitem(packed, 1), getitem(packed, 2)

@@ -127,3 +127,51 @@ def test_large_preactivations_stay_finite():
     np.testing.assert_allclose(out.data.ravel(), [np.tanh(1.0), np.tanh(1.0)])
     (out.sum() + c.sum()).backward()
     assert np.isfinite(x.grad.data).all() and np.isfinite(w_ih.grad.data).all()
+
+
+def _layer_args(rng, dtype, state=True):
+    x = dg.tensor(rng.standard_normal((B, T, I)).astype(dtype), requires_grad=True)
+    params = [dg.tensor((0.5 * rng.standard_normal(s)).astype(dtype), requires_grad=True)
+              for s in [(B, H), (B, H), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,)]]
+    if not state:
+        params[0] = params[1] = None
+    return x, params
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_float32_in_float32_out_from_a_strided_input(reverse):
+    """A (B, T, I) array seen as (T, B, I) (batch_first) goes in; nothing is upcast."""
+    rng = np.random.default_rng(1)
+    x, params = _layer_args(rng, np.float32)
+    out, h, c = lstm_layer(x.transpose(0, 1), *params, reverse=reverse)
+    assert out.dtype == h.dtype == c.dtype == np.float32
+    (out * dg.tensor(rng.standard_normal(out.shape).astype(np.float32))).sum().backward()
+    for p in [x, *params]:
+        assert p.grad.dtype == np.float32 and p.grad.shape == p.shape
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("state", [False, True], ids=["zero_state", "state"])
+def test_no_grad_forward_equals_recorded_forward(reverse, state):
+    """The path that keeps nothing for backward computes the same numbers."""
+    rng = np.random.default_rng(2)
+    x, params = _layer_args(rng, np.float64, state)
+    xs = x.transpose(0, 1)
+    recorded = lstm_layer(xs, *params, reverse=reverse)
+    with dg.no_grad():
+        plain = lstm_layer(xs, *params, reverse=reverse)
+    for a, b in zip(recorded, plain):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_backward_twice_with_retain_graph_gives_the_same_gradients():
+    """Backward reads the saved arrays without overwriting them."""
+    rng = np.random.default_rng(3)
+    x, params = _layer_args(rng, np.float64)
+    out, h, c = lstm_layer(x.transpose(0, 1), *params, reverse=False)
+    loss = (out * dg.tensor(rng.standard_normal(out.shape))).sum() + (c * c).sum()
+    loss.backward(retain_graph=True)
+    first = [p.grad.data.copy() for p in [x, *params]]
+    loss.backward()
+    for p, g in zip([x, *params], first):
+        np.testing.assert_allclose(p.grad.data, 2 * g, rtol=1e-12, atol=1e-12)
