@@ -40,27 +40,16 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 # ---------------------------------------------------------------------------- threads
 def _openblas_lib():
-    """The OpenBLAS shared library NumPy loaded (Linux: found in /proc/self/maps), or None."""
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = {line.split()[-1] for line in fh
-                     if "openblas" in line.lower() and ".so" in line}
-    except OSError:
-        return None
-    for path in sorted(p for p in paths if p.startswith("/")):
-        try:
-            return ctypes.CDLL(path)
-        except OSError:
-            continue
-    return None
+    """The OpenBLAS shared library NumPy loaded, or None (deepgrad's own lookup)."""
+    from deepgrad._parallel import openblas_library
+
+    return openblas_library()
 
 
 def _symbol(lib, *names):
-    for name in names:
-        fn = getattr(lib, name, None) if lib is not None else None
-        if fn is not None:
-            return fn
-    return None
+    from deepgrad._parallel import openblas_symbol
+
+    return openblas_symbol(lib, *names)
 
 
 _GET_NAMES = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
@@ -106,12 +95,17 @@ def blas_threads() -> int | None:
 
 
 def set_threads(n: int) -> dict:
-    """Make torch and NumPy's BLAS both use ``n`` threads; return what was set and read back."""
+    """Make torch, NumPy's BLAS and deepgrad's own threads all ``n``; return what was set and
+    read back."""
     import torch
 
+    import deepgrad
+
     torch.set_num_threads(n)
+    deepgrad.set_num_threads(n)
     how = _blas_threads_set(n)
     got = {"requested": n, "torch": torch.get_num_threads(), "numpy_blas": blas_threads(),
+           "deepgrad": deepgrad.get_num_threads(),
            "numpy_blas_set_via": how,
            "env": {k: os.environ.get(k) for k in THREAD_ENV_VARS}}
     if got["torch"] != n or (got["numpy_blas"] is not None and got["numpy_blas"] != n):

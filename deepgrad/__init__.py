@@ -11,7 +11,7 @@ Quick tour::
     loss.backward()          # x.grad now holds d loss / dx
 """
 
-from deepgrad import autograd
+from deepgrad import _memory, autograd
 from deepgrad._dtype import (
     bool_,
     float16,
@@ -23,6 +23,7 @@ from deepgrad._dtype import (
     set_default_dtype,
     uint8,
 )
+from deepgrad._parallel import get_num_threads, set_num_threads
 from deepgrad._random import get_rng_state, manual_seed, set_rng_state
 from deepgrad.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from deepgrad.ops import (
@@ -88,6 +89,8 @@ from deepgrad.tensor import (
 
 __version__ = "0.1.0"
 
+_memory.keep_freed_memory()
+
 __all__ = [
     "Tensor",
     "__version__",
@@ -115,6 +118,7 @@ __all__ = [
     "full",
     "full_like",
     "get_default_dtype",
+    "get_num_threads",
     "get_rng_state",
     "int32",
     "int64",
@@ -149,6 +153,7 @@ __all__ = [
     "relu as _relu",
     "reshape",
     "set_default_dtype",
+    "set_num_threads",
     "set_grad_enabled",
     "set_rng_state",
     "sigmoid",

@@ -46,6 +46,7 @@ cuda-convnet's (Krizhevsky 2012).
 
 from __future__ import annotations
 
+from deepgrad import _parallel
 from deepgrad._backend import array_module
 
 
@@ -102,15 +103,18 @@ def width_columns(xh, pads, kw: int, ow: int, sw: int, dw: int, workspace=None):
     if b:
         X[t + h:] = 0
     body = X[t:t + h]
-    for j in range(kw):
-        a, e = _span(l, w, j * dw, sw, ow)
-        if e > a:
-            w0 = a * sw + j * dw - l
-            body[:, :, j, a:e] = xh[:, :, w0:w0 + (e - a - 1) * sw + 1:sw]
-        if a:
-            body[:, :, j, :a] = 0
-        if e < ow:
-            body[:, :, j, e:] = 0
+    spans = [_span(l, w, j * dw, sw, ow) for j in range(kw)]
+
+    def copy_rows(lo, hi):
+        for j, (a, e) in enumerate(spans):
+            if e > a:
+                w0 = a * sw + j * dw - l
+                body[lo:hi, :, j, a:e] = xh[lo:hi, :, w0:w0 + (e - a - 1) * sw + 1:sw]
+            if a:
+                body[lo:hi, :, j, :a] = 0
+            if e < ow:
+                body[lo:hi, :, j, e:] = 0
+    _parallel.parallel_for(h, copy_rows, body.size, _parallel.MIN_ELEMENTS)
     return X
 
 
@@ -140,12 +144,12 @@ def _weight_rows(w, groups: int):
 
 
 def _gemm(a, b, out=None):
-    """a (G, P, K) @ b (R, G, K, M) -> (R, G, P, M); one plain batched GEMM for one group."""
-    xp = array_module(b)
+    """a (G, P, K) @ b (R, G, K, M) -> (R, G, P, M); one plain batched GEMM for one group
+    (split over the R output rows across deepgrad's threads)."""
     if a.shape[0] == 1:
-        res = xp.matmul(a[0], b[:, 0], out=None if out is None else out[:, 0])
+        res = _parallel.matmul(a[0], b[:, 0], out=None if out is None else out[:, 0])
         return res[:, None]
-    return xp.matmul(a, b, out=out)
+    return _parallel.matmul(a, b, out=out)
 
 
 def conv_forward(x, w, b, stride, pads, dilation, groups: int, keep_cols: bool = False,
@@ -186,7 +190,7 @@ def conv_weight_grad(x, gy, w_shape, stride, pads, dilation, groups: int, cols=N
     if cols is None:
         cols = width_columns(hcwn(x), pads, kw, ow, stride[1], dilation[1])
     B = row_matrices(cols, kh, oh, stride[0], dilation[0], groups)
-    per_row = xp.matmul(B, _gy_rows(gy, groups).swapaxes(-1, -2))  # (OH, G, K, O/G)
+    per_row = _parallel.matmul(B, _gy_rows(gy, groups).swapaxes(-1, -2))  # (OH, G, K, O/G)
     gw = per_row.sum(axis=0) if oh > 1 else per_row[0]
     return xp.ascontiguousarray(
         gw.reshape(groups, kh, cg, kw, o // groups).transpose(0, 4, 2, 1, 3)).reshape(w_shape)
@@ -230,9 +234,12 @@ def conv_input_grad(gy, w, in_hw, stride, pads, dilation, groups: int, workspace
     _gemm(_weight_rows(w, groups).swapaxes(1, 2), rows, out=dB)
     buf = xp.zeros((h + t + b, groups, cg, wd + l + r, n), dtype=gy.dtype)
     d7 = dB.reshape(oh, groups, kh, cg, kw, ow, n)
-    for i in range(kh):
-        for j in range(kw):
-            buf[i * dh:i * dh + sh * (oh - 1) + 1:sh, :, :,
-                j * dw:j * dw + sw * (ow - 1) + 1:sw] += d7[:, :, i, :, j]
+
+    def scatter(lo, hi):  # channels lo:hi of every group
+        for i in range(kh):
+            for j in range(kw):
+                buf[i * dh:i * dh + sh * (oh - 1) + 1:sh, :, lo:hi,
+                    j * dw:j * dw + sw * (ow - 1) + 1:sw] += d7[:, :, i, lo:hi, j]
+    _parallel.parallel_for(cg, scatter, dB.size, _parallel.MIN_ELEMENTS)
     buf = buf.reshape(h + t + b, groups * cg, wd + l + r, n)
     return nchw(buf[t:t + h, :, l:l + wd])

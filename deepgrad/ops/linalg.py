@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deepgrad import _parallel
 from deepgrad.autograd.function import Function
 from deepgrad.ops.reduce import SumFn
 from deepgrad.ops.reduce import sum as _sum
@@ -13,7 +14,7 @@ class MatmulFn(Function):
     """C = A @ B for A (..., n, k), B (..., k, m), batch dimensions broadcast."""
 
     def forward(self, a, b):
-        return a @ b
+        return _parallel.matmul(a, b)
 
     def backward(self, g):
         # dL/dA = G B^T, dL/dB = A^T G, each summed over broadcast batch dimensions.
@@ -45,7 +46,7 @@ class LinearFn(Function):
     """y = x W^T + b for x (..., in), W (out, in), b (out,): one GEMM and an in-place add."""
 
     def forward(self, x, w, b):
-        out = x @ w.T
+        out = _parallel.matmul(x, w.T)
         if b is not None:
             out += b
         return out

@@ -23,10 +23,11 @@ Reducing Internal Covariate Shift"; Ba, Kiros & Hinton 2016, "Layer Normalizatio
 
 from __future__ import annotations
 
+from deepgrad import _parallel
 from deepgrad._backend import array_module
 from deepgrad.autograd import grad_mode
 from deepgrad.autograd.function import Function
-from deepgrad.ops._layout import channel_matrix, in_layout_of
+from deepgrad.ops._layout import alloc_like, channel_matrix, in_layout_of
 from deepgrad.ops.elementwise import add, div, mul, pow, sub
 from deepgrad.ops.reduce import mean as _mean
 from deepgrad.ops.reduce import sum as _sum
@@ -67,20 +68,7 @@ class BatchNormFn(Function):
     """
 
     def forward(self, x, weight, bias, eps, stats):
-        xp = array_module(x)
-        x3 = channel_matrix(x)
-        m = x3.shape[0] * x3.shape[2]
-        shape = _channel_shape(x)
-        mean = xp.einsum("pcq->c", x3) / m
-        # NOTE: arithmetic on x-shaped arrays (not (P, C, Q) reshapes) so that results own their
-        # memory (in x's memory order); the engine then adopts a gradient instead of copying it.
-        out = x - mean.reshape(shape)
-        o3 = channel_matrix(out)
-        var = xp.einsum("pcq,pcq->c", o3, o3) / m
-        inv_std = 1.0 / xp.sqrt(var + eps)
-        out *= (inv_std if weight is None else inv_std * weight).reshape(shape)
-        if bias is not None:
-            out += bias.reshape(shape)
+        out, mean, var, inv_std = _bn_train_forward(x, weight, bias, eps)
         self.saved = (mean, inv_std)
         stats[:] = [mean, var]
         return out
@@ -95,29 +83,123 @@ class BatchNormFn(Function):
             dx, dw, db = _normalised_backward(x, g, weight, axes, axes, m, eps, bcast)
             return (dx if need_x else None, dw if need_w else None, db if need_b else None,
                     None, None)
-        xp = array_module(x.data)
         mean, inv_std = self.saved
-        shape = _channel_shape(x)
-        m = x.data.size // x.shape[1]
-        # NOTE: g in x's memory order (one copy at most), so that every pass below streams
-        # both through memory in the same order.
-        gd = in_layout_of(g.data, x.data)
-        xc = x.data - mean.reshape(shape)
-        g3 = channel_matrix(gd)
-        sum_g = xp.einsum("pcq->c", g3)
-        sum_gx = xp.einsum("pcq,pcq->c", g3, channel_matrix(xc)) * inv_std  # sum(g * xhat)
-        dx = None
-        if need_x:
-            k = (inv_std if weight is None else inv_std * weight.data).astype(x.dtype)
-            # dx = k g - k/M sum_g - xhat k/M sum_gx with xhat = (x - mean) inv_std.
-            xc *= (k * inv_std * sum_gx / m).reshape(shape)
-            xc += (k * sum_g / m).reshape(shape)
-            dx = gd * k.reshape(shape)
-            dx -= xc
-            dx = Tensor._wrap(dx)
-        dw = Tensor._wrap(sum_gx.astype(weight.dtype, copy=False)) if need_w else None
+        dx, sum_gxhat, sum_g = _bn_train_backward(x.data, g.data, mean, inv_std,
+                                                  None if weight is None else weight.data,
+                                                  need_x)
+        dx = Tensor._wrap(dx) if need_x else None
+        dw = Tensor._wrap(sum_gxhat.astype(weight.dtype, copy=False)) if need_w else None
         db = Tensor._wrap(sum_g.astype(bias.dtype, copy=False)) if need_b else None
         return dx, dw, db, None, None
+
+
+# NOTE: the batch-norm kernels below work on (P, C, Q) views of memory (channel_matrix) in
+# chunks of P across deepgrad's threads, and within a chunk in blocks of ~256 KB: each block's
+# temporaries stay in the core's cache, so a forward reads x twice and writes y once, and a
+# backward reads x and g twice and writes dx once, whatever the number of arithmetic steps.
+_BLOCK_ELEMENTS = 1 << 16
+
+
+def _blocks(lo: int, hi: int, row: int):
+    step = max(1, _BLOCK_ELEMENTS // max(1, row))
+    for s in range(lo, hi, step):
+        yield s, min(hi, s + step)
+
+
+def _like_x(x, x3):
+    """An uninitialised array shaped and laid out like x, and its (P, C, Q) view matching x3."""
+    out = alloc_like(x, x.shape)
+    o3 = channel_matrix(out)
+    if o3.shape != x3.shape or not array_module(x).shares_memory(o3, out):
+        o3 = array_module(x).empty(x3.shape, dtype=x.dtype)  # x3 was a copy: NCHW order
+        out = o3.reshape(x.shape)
+    return out, o3
+
+
+def _bn_train_forward(x, weight, bias, eps):
+    """(y, mean, biased var, inv_std) of batch norm with the batch's statistics."""
+    xp = array_module(x)
+    x3 = channel_matrix(x)
+    p, c, q = x3.shape
+    m = p * q
+    out, o3 = _like_x(x, x3)
+
+    def sums(lo, hi):
+        acc = xp.zeros(c, dtype=x.dtype)
+        for s, e in _blocks(lo, hi, c * q):
+            acc += xp.einsum("pcq->c", x3[s:e])
+        return acc
+    mean = sum(_parallel.parallel_for(p, sums, x3.size, _parallel.MIN_ELEMENTS)) / m
+    mc = mean[:, None]
+
+    def centred_squares(lo, hi):
+        acc = xp.zeros(c, dtype=x.dtype)
+        for s, e in _blocks(lo, hi, c * q):
+            ob = o3[s:e]  # used as the block's scratch; overwritten by affine()
+            xp.subtract(x3[s:e], mc, out=ob)
+            acc += xp.einsum("pcq,pcq->c", ob, ob)
+        return acc
+    var = sum(_parallel.parallel_for(p, centred_squares, x3.size, _parallel.MIN_ELEMENTS)) / m
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    scale = (inv_std if weight is None else inv_std * weight)[:, None]
+    shift = None if bias is None else bias[:, None]
+
+    def affine(lo, hi):
+        for s, e in _blocks(lo, hi, c * q):
+            ob = o3[s:e]
+            xp.subtract(x3[s:e], mc, out=ob)
+            ob *= scale
+            if shift is not None:
+                ob += shift
+    _parallel.parallel_for(p, affine, x3.size, _parallel.MIN_ELEMENTS)
+    return out, mean, var, inv_std
+
+
+def _bn_train_backward(x, g, mean, inv_std, weight, need_x: bool):
+    """(dx or None, sum(g * xhat), sum(g)) per channel; see the module docstring."""
+    xp = array_module(x)
+    # NOTE: g in x's memory order (one copy at most), so both stream through memory alike.
+    x3, g3 = channel_matrix(x), channel_matrix(in_layout_of(g, x))
+    if g3.shape != x3.shape:
+        x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+        g3 = xp.ascontiguousarray(g).reshape(x3.shape)
+    p, c, q = x3.shape
+    m = p * q
+    mc = mean[:, None]
+
+    def sums(lo, hi):
+        sg, sgx = xp.zeros(c, dtype=x.dtype), xp.zeros(c, dtype=x.dtype)
+        tmp = None
+        for s, e in _blocks(lo, hi, c * q):
+            tmp = xp.subtract(x3[s:e], mc, out=None if tmp is None or tmp.shape[0] != e - s
+                              else tmp)
+            sg += xp.einsum("pcq->c", g3[s:e])
+            sgx += xp.einsum("pcq,pcq->c", g3[s:e], tmp)
+        return sg, sgx
+    parts = _parallel.parallel_for(p, sums, 2 * x3.size, _parallel.MIN_ELEMENTS)
+    sum_g = sum(sg for sg, _ in parts)
+    sum_gxhat = sum(sgx for _, sgx in parts) * inv_std
+    if not need_x:
+        return None, sum_gxhat, sum_g
+    k = (inv_std if weight is None else inv_std * weight).astype(x.dtype)
+    # dx = k g - k/M sum_g - xhat k/M sum_gxhat with xhat = (x - mean) inv_std.
+    a = (k * inv_std * sum_gxhat / m)[:, None]
+    b = (k * sum_g / m)[:, None]
+    kc = k[:, None]
+    dx, d3 = _like_x(x, x3)
+
+    def grad(lo, hi):
+        tmp = None
+        for s, e in _blocks(lo, hi, c * q):
+            tmp = xp.subtract(x3[s:e], mc, out=None if tmp is None or tmp.shape[0] != e - s
+                              else tmp)
+            tmp *= a
+            tmp += b
+            db = d3[s:e]
+            xp.multiply(g3[s:e], kc, out=db)
+            db -= tmp
+    _parallel.parallel_for(p, grad, 2 * x3.size, _parallel.MIN_ELEMENTS)
+    return dx, sum_gxhat, sum_g
 
 
 def _channel_shape(x) -> tuple:

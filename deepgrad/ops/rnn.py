@@ -45,6 +45,7 @@ Reference: Hochreiter & Schmidhuber 1997, "Long Short-Term Memory"; Gers et al. 
 
 from __future__ import annotations
 
+from deepgrad import _parallel
 from deepgrad._backend import array_module
 from deepgrad.autograd import grad_mode
 from deepgrad.autograd.function import Function
@@ -129,7 +130,7 @@ class LSTMLayerFn(Function):
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
             zz = work[t] if for_backward else work[0]
             z = zz[_O:_G + 1].reshape(4 * hid, batch)
-            xp.matmul(w_all, u[:, t + lo], out=z)
+            _parallel.matmul(w_all, u[:, t + lo], out=z)
             xp.tanh(z, out=z)
             sig = zz[_O:_I + 1]
             sig *= 0.5
@@ -189,20 +190,21 @@ class LSTMLayerFn(Function):
             xp.multiply(dht, zz[_O], out=dz4[0, :, t])
             xp.multiply(dc, zz[_F:_G + 1], out=dz4[1:, :, t])
             dc *= zz[_FKEEP]
-            xp.matmul(w_rec_t, dz[:, t], out=dh)
+            _parallel.matmul(w_rec_t, dz[:, t], out=dh)
         dz2 = dz.reshape(4 * hid, steps * batch)
         need = self.needs_input_grad
         dx = dh0 = dc0 = dw_ih = dw_hh = db_ih = db_hh = None
         if need[0]:
             w_in = _internal(w_ih.data, hid).reshape(4 * hid, n_in)
-            dx = Tensor._wrap((dz2.T @ w_in).reshape(x_in.shape))
+            dx = Tensor._wrap(_parallel.matmul(dz2.T, w_in).reshape(x_in.shape))
         if need[1]:
             dh0 = Tensor._wrap(xp.ascontiguousarray(dh.T))
         if need[2]:
             dc0 = Tensor._wrap(xp.ascontiguousarray(dc.T))
         if any(need[3:7]):
             # [dW_ih | db | dW_hh] = dZ U^T, one GEMM over all steps.
-            dw = _to_torch(dz2 @ u[:, lo:lo + steps].reshape(k_in, steps * batch).T)
+            u2 = u[:, lo:lo + steps].reshape(k_in, steps * batch)
+            dw = _to_torch(_parallel.matmul(dz2, u2.T))
             if need[3]:
                 dw_ih = Tensor._wrap(dw[:, :n_in].copy())
             if need[4]:

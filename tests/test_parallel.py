@@ -1,0 +1,131 @@
+"""deepgrad's own threads (deepgrad/_parallel.py) and the kernels that use them.
+
+The test shapes are far below the size at which kernels split their work, so each test here
+lowers the thresholds to force the parallel paths and checks that they give the same values as
+the serial ones (and as torch, through the op tables that run afterwards with the defaults).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import deepgrad as dg
+from deepgrad import _memory, _parallel
+from deepgrad.ops import normalization
+from deepgrad.ops.conv import conv2d
+from deepgrad.ops.normalization import batch_norm_train
+
+
+@pytest.fixture
+def force_parallel(monkeypatch):
+    """Two threads, every threshold at its minimum, OpenBLAS treated as held serial."""
+    monkeypatch.setattr(_parallel, "MIN_SPLIT_GEMM", 1)
+    monkeypatch.setattr(_parallel, "MIN_GEMM_WORK", 1)
+    monkeypatch.setattr(_parallel, "MIN_NATIVE_GEMM", 1)
+    monkeypatch.setattr(_parallel, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(_parallel, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(_parallel, "_native", _parallel._native or 2)
+    monkeypatch.setattr(normalization, "_BLOCK_ELEMENTS", 7)  # several cache blocks per chunk
+    yield
+    _parallel._blas_native()
+
+
+def test_parallel_for_covers_the_range_in_order_and_uses_two_threads(force_parallel):
+    seen = []
+    out = _parallel.parallel_for(10, lambda lo, hi: (seen.append(threading.get_ident()),
+                                                    (lo, hi))[1], 10, 1)
+    assert out == [(0, 5), (5, 10)]
+    assert len(set(seen)) == 2
+
+
+def test_parallel_for_propagates_exceptions_and_runs_nested_calls_serially(force_parallel):
+    def body(lo, hi):
+        if lo:
+            raise ValueError("chunk failed")
+        return _parallel.parallel_for(4, lambda a, b: (a, b), 4, 1)
+
+    with pytest.raises(ValueError, match="chunk failed"):
+        _parallel.parallel_for(2, body, 2, 1)
+    assert _parallel.parallel_for(2, lambda lo, hi: body(0, 0), 2, 1) == [[(0, 4)], [(0, 4)]]
+
+
+@pytest.mark.parametrize("sa,sb", [((7, 3, 5), (7, 5, 4)), ((3, 5), (6, 5, 4)),
+                                   ((6, 2, 3, 5), (2, 5, 4)), ((4, 5), (5, 3)), ((5,), (5, 3))])
+def test_matmul_matches_numpy(force_parallel, sa, sb):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    np.testing.assert_allclose(_parallel.matmul(a, b), np.matmul(a, b), rtol=1e-12)
+    out = np.empty(np.matmul(a, b).shape)
+    assert _parallel.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-12)
+
+
+def test_conv_and_batch_norm_parallel_paths_match_torch(force_parallel):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 3, 9, 8))
+    w = rng.standard_normal((5, 3, 3, 3))
+    for kw in (dict(padding=1, stride=2), dict(padding=1), dict(stride=1)):
+        dx, dw = dg.tensor(x, requires_grad=True), dg.tensor(w, requires_grad=True)
+        tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+        dy, ty = conv2d(dx, dw, **kw), TF.conv2d(tx, tw, **kw)
+        gg = rng.standard_normal(tuple(ty.shape))
+        dy.backward(dg.tensor(gg))
+        ty.backward(torch.tensor(gg))
+        for a, b in ((dy.data, ty), (dx.grad.data, tx.grad), (dw.grad.data, tw.grad)):
+            np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+    xb = dg.tensor(rng.standard_normal((6, 5, 4, 4)) * 2 + 3, requires_grad=True)
+    wb, bb = dg.tensor(rng.standard_normal(5), requires_grad=True), dg.tensor(
+        rng.standard_normal(5), requires_grad=True)
+    y, mean, var = batch_norm_train(xb, wb, bb, 1e-5)
+    gb = rng.standard_normal(y.shape)
+    y.backward(dg.tensor(gb))
+    txb = torch.tensor(xb.data, requires_grad=True)
+    twb = torch.tensor(wb.data, requires_grad=True)
+    tbb = torch.tensor(bb.data, requires_grad=True)
+    ty = TF.batch_norm(txb, None, None, twb, tbb, training=True, eps=1e-5)
+    ty.backward(torch.tensor(gb))
+    for a, b in ((y.data, ty), (xb.grad.data, txb.grad), (wb.grad.data, twb.grad),
+                 (bb.grad.data, tbb.grad)):
+        np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_elementwise_parallel_paths(force_parallel):
+    rng = np.random.default_rng(2)
+    a = dg.tensor(rng.standard_normal((3, 4, 5)), requires_grad=True)
+    b = dg.tensor(rng.standard_normal((3, 4, 5)), requires_grad=True)
+    y = dg.relu(a * b + a - b)
+    g = rng.standard_normal(y.shape)
+    y.backward(dg.tensor(g))
+    ta, tb = (torch.tensor(t.data, requires_grad=True) for t in (a, b))
+    ty = torch.relu(ta * tb + ta - tb)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(a.grad.data, ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.data, tb.grad.numpy(), rtol=1e-12)
+
+
+def test_set_num_threads_validates_and_sets_the_blas_too():
+    before = dg.get_num_threads()
+    try:
+        dg.set_num_threads(1)
+        assert dg.get_num_threads() == 1
+        if _parallel._blas_ctl().ok:
+            assert _parallel.blas_num_threads() == 1
+        for bad in (0, -1, 1.5, True, "2"):
+            with pytest.raises(ValueError, match="positive int"):
+                dg.set_num_threads(bad)
+    finally:
+        dg.set_num_threads(before)
+
+
+def test_keep_freed_memory_respects_the_opt_out(monkeypatch):
+    monkeypatch.setenv("DEEPGRAD_KEEP_FREED_MEMORY", "0")
+    assert _memory.keep_freed_memory() is False
+    monkeypatch.delenv("DEEPGRAD_KEEP_FREED_MEMORY")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000")
+    assert _memory.keep_freed_memory() is False
