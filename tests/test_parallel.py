@@ -8,6 +8,7 @@ the serial ones (and as torch, through the op tables that run afterwards with th
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -36,11 +37,16 @@ def force_parallel(monkeypatch):
 
 
 def test_parallel_for_covers_the_range_in_order_and_uses_two_threads(force_parallel):
-    seen = []
-    out = _parallel.parallel_for(10, lambda lo, hi: (seen.append(threading.get_ident()),
-                                                    (lo, hi))[1], 10, 1)
-    assert out == [(0, 5), (5, 10)]
-    assert len(set(seen)) == 2
+    seen = set()
+
+    def body(lo, hi):
+        seen.add(threading.get_ident())
+        time.sleep(0.01)  # long enough for the worker to take chunks too
+        return lo, hi
+    out = _parallel.parallel_for(10, body, 10, 1)
+    assert out[0][0] == 0 and out[-1][1] == 10 and len(out) >= 2
+    assert all(a[1] == b[0] for a, b in zip(out, out[1:]))  # contiguous, in chunk order
+    assert len(seen) == 2
 
 
 def test_parallel_for_propagates_exceptions_and_runs_nested_calls_serially(force_parallel):

@@ -46,6 +46,10 @@ cuda-convnet's (Krizhevsky 2012).
 
 from __future__ import annotations
 
+import threading
+
+import numpy as np
+
 from deepgrad import _parallel
 from deepgrad._backend import array_module
 
@@ -55,14 +59,57 @@ def out_size(size: int, k: int, s: int, d: int, pad_lo: int, pad_hi: int) -> int
     return (size + pad_lo + pad_hi - d * (k - 1) - 1) // s + 1
 
 
+# ---------------------------------------------------------------------- workspace cache
+# NOTE: the width columns are the largest arrays of a training step (KW times the input: 33 MB
+# for a 16-channel 32x32 layer at batch 128), above glibc's largest mmap threshold (32 MB), so
+# each fresh one is mapped anew and page-faulted in (~4 ms each). Dead ones are kept here, a few
+# at most, and handed to the next convolution instead.
+_SPARE_LIMIT = 4
+_SPARE_MIN_BYTES = 1 << 20
+_spare: list = []
+_spare_lock = threading.Lock()
+
+
+def release(buf, *live) -> None:
+    """Keep the memory of the dead buffer ``buf`` for reuse, unless it shares memory with one of
+    ``live`` (then it is not dead) or is small or not an owner of C-contiguous memory."""
+    if buf is None:
+        return
+    owner = buf if buf.base is None else buf.base
+    if not isinstance(owner, np.ndarray) or not owner.flags.owndata \
+            or not owner.flags.c_contiguous or owner.nbytes < _SPARE_MIN_BYTES \
+            or any(a is not None and np.may_share_memory(owner, a) for a in live):
+        return
+    with _spare_lock:
+        if any(o is owner for o in _spare):
+            return
+        _spare.append(owner)
+        _spare.sort(key=lambda a: a.nbytes)
+        if len(_spare) > _SPARE_LIMIT:
+            _spare.pop(0)
+
+
+def _take(nbytes: int):
+    with _spare_lock:
+        for i, a in enumerate(_spare):
+            if a.nbytes >= nbytes:
+                return _spare.pop(i)
+    return None
+
+
 def scratch(xp, workspace, shape, dtype):
-    """An uninitialised array of ``shape``: a view of ``workspace`` when it is large enough
-    (reusing a dead buffer spares the page faults of a fresh multi-megabyte allocation)."""
+    """An uninitialised array of ``shape``: a view of ``workspace`` when it is large enough,
+    else of a kept dead buffer (reusing one spares the page faults of a fresh allocation)."""
+    dtype = np.dtype(dtype)
     size = 1
     for s in shape:
         size *= s
-    if workspace is not None and workspace.dtype == dtype and workspace.size >= size \
-            and workspace.flags.c_contiguous:
+    if workspace is None or workspace.dtype != dtype or workspace.size < size \
+            or not workspace.flags.c_contiguous:
+        workspace = _take(size * dtype.itemsize) if xp is np else None
+        if workspace is not None:
+            workspace = workspace.reshape(-1).view(np.uint8)[:size * dtype.itemsize].view(dtype)
+    if workspace is not None:
         return workspace.reshape(-1)[:size].reshape(shape)
     return xp.empty(shape, dtype=dtype)
 
@@ -167,8 +214,11 @@ def conv_forward(x, w, b, stride, pads, dilation, groups: int, keep_cols: bool =
     (sh, sw), (dh, dw) = stride, dilation
     oh = out_size(h, kh, sh, dh, pads[0], pads[1])
     ow = out_size(wd, kw, sw, dw, pads[2], pads[3])
-    X = width_columns(hcwn(x), pads, kw, ow, sw, dw, workspace)
+    xh = hcwn(x)
+    X = width_columns(xh, pads, kw, ow, sw, dw, workspace)
     y = _gemm(_weight_rows(w, groups), row_matrices(X, kh, oh, sh, dh, groups))
+    if not keep_cols:
+        release(X, xh, x, workspace)
     y = y.reshape(oh, o, ow * n)
     if b is not None:
         y += b[:, None]
@@ -187,10 +237,14 @@ def conv_weight_grad(x, gy, w_shape, stride, pads, dilation, groups: int, cols=N
     xp = array_module(gy)
     o, cg, kh, kw = w_shape
     n, _, oh, ow = gy.shape
-    if cols is None:
-        cols = width_columns(hcwn(x), pads, kw, ow, stride[1], dilation[1])
+    own = cols is None
+    if own:
+        xh = hcwn(x)
+        cols = width_columns(xh, pads, kw, ow, stride[1], dilation[1])
     B = row_matrices(cols, kh, oh, stride[0], dilation[0], groups)
     per_row = _parallel.matmul(B, _gy_rows(gy, groups).swapaxes(-1, -2))  # (OH, G, K, O/G)
+    if own:
+        release(cols, xh, x)
     gw = per_row.sum(axis=0) if oh > 1 else per_row[0]
     return xp.ascontiguousarray(
         gw.reshape(groups, kh, cg, kw, o // groups).transpose(0, 4, 2, 1, 3)).reshape(w_shape)
@@ -241,5 +295,7 @@ def conv_input_grad(gy, w, in_hw, stride, pads, dilation, groups: int, workspace
                 buf[i * dh:i * dh + sh * (oh - 1) + 1:sh, :, lo:hi,
                     j * dw:j * dw + sw * (ow - 1) + 1:sw] += d7[:, :, i, lo:hi, j]
     _parallel.parallel_for(cg, scatter, dB.size, _parallel.MIN_ELEMENTS)
+    if workspace is None:
+        release(dB)
     buf = buf.reshape(h + t + b, groups * cg, wd + l + r, n)
     return nchw(buf[t:t + h, :, l:l + wd])

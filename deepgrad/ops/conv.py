@@ -28,6 +28,7 @@ from deepgrad.ops._im2col import (
     hcwn,
     nchw,
     out_size,
+    release,
 )
 from deepgrad.ops.reduce import sum as _sum
 from deepgrad.ops.shape import squeeze, unsqueeze
@@ -68,6 +69,9 @@ class Conv2dFn(Function):
             cols = None  # create_graph keeps the weight-gradient node (and its input) alive
         if need_x:
             gx = Conv2dInputGradFn.apply(g, w, geom, x.shape[2:], cols)
+        # NOTE: the columns (and the input gradient's columns written into them) are dead now;
+        # the next convolution reuses their memory (see _im2col.release).
+        release(cols, x.data, g.data, None if gx is None else gx.data)
         if need_b:
             gb = _sum(g, (0, 2, 3))
         return gx, gw, gb, None, None

@@ -250,6 +250,16 @@ class WhereFn(Function):
 
 
 # ---------------------------------------------------------------------- activations
+def _relu_grad(out, g, y, block: int = 1 << 15):
+    """out = g * (y > 0) on 1-D chunks, in cache-sized blocks (the mask never leaves cache)."""
+    mask = np.empty(min(block, out.size), dtype=bool)
+    for s in range(0, out.size, block):
+        e = min(out.size, s + block)
+        m = mask[:e - s]
+        np.greater(y[s:e], 0, out=m)
+        np.multiply(g[s:e], m, out=out[s:e])
+
+
 class ReluFn(Function):
     def forward(self, a):
         out = _parallel_map(lambda o, x: np.maximum(x, 0, out=o), a, a)
@@ -258,8 +268,7 @@ class ReluFn(Function):
     def backward(self, g):
         # PARITY: relu'(0) = 0, as in PyTorch.
         if not grad_mode.is_grad_enabled() and g.data.dtype == self.out_data.dtype:
-            gx = _parallel_map(lambda o, gg, y: np.multiply(gg, y > 0, out=o), self.out_data,
-                               g.data, self.out_data)
+            gx = _parallel_map(_relu_grad, self.out_data, g.data, self.out_data)
             if gx is not None:
                 return (Tensor._wrap(gx),)
         # NOTE: the 0/1 mask in g's dtype: float * float is a plain SIMD loop, float * bool

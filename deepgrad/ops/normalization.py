@@ -124,33 +124,39 @@ def _bn_train_forward(x, weight, bias, eps):
     m = p * q
     out, o3 = _like_x(x, x3)
 
-    def sums(lo, hi):
-        acc = xp.zeros(c, dtype=x.dtype)
-        for s, e in _blocks(lo, hi, c * q):
-            acc += xp.einsum("pcq->c", x3[s:e])
-        return acc
-    mean = sum(_parallel.parallel_for(p, sums, x3.size, _parallel.MIN_ELEMENTS)) / m
-    mc = mean[:, None]
+    # NOTE: one pass for both moments: sums of d = x - s and d^2 per block (in cache), with a
+    # per-channel shift s, the mean of the first row of the view. Then mean = s + sum(d)/M and
+    # var = (sum(d^2) - sum(d)^2/M) / M: exact algebra, and with s within a few standard
+    # deviations of the mean there is no catastrophic cancellation (the "shifted data"
+    # algorithm; Chan, Golub & LeVeque 1983).
+    shift = (xp.einsum("pcq->c", x3[:1]) / q)[:, None]
 
-    def centred_squares(lo, hi):
-        acc = xp.zeros(c, dtype=x.dtype)
+    def moments(lo, hi):
+        s1, s2 = xp.zeros(c, dtype=x.dtype), xp.zeros(c, dtype=x.dtype)
+        tmp = None
         for s, e in _blocks(lo, hi, c * q):
-            ob = o3[s:e]  # used as the block's scratch; overwritten by affine()
-            xp.subtract(x3[s:e], mc, out=ob)
-            acc += xp.einsum("pcq,pcq->c", ob, ob)
-        return acc
-    var = sum(_parallel.parallel_for(p, centred_squares, x3.size, _parallel.MIN_ELEMENTS)) / m
+            tmp = xp.subtract(x3[s:e], shift, out=None if tmp is None or tmp.shape[0] != e - s
+                              else tmp)
+            s1 += xp.einsum("pcq->c", tmp)
+            s2 += xp.einsum("pcq,pcq->c", tmp, tmp)
+        return s1, s2
+    parts = _parallel.parallel_for(p, moments, x3.size, _parallel.MIN_ELEMENTS)
+    s1 = sum(a for a, _ in parts)
+    s2 = sum(b for _, b in parts)
+    mean = shift[:, 0] + s1 / m
+    var = xp.maximum(s2 - s1 * s1 / m, 0) / m
+    mc = mean[:, None]
     inv_std = 1.0 / xp.sqrt(var + eps)
     scale = (inv_std if weight is None else inv_std * weight)[:, None]
-    shift = None if bias is None else bias[:, None]
+    beta = None if bias is None else bias[:, None]
 
     def affine(lo, hi):
         for s, e in _blocks(lo, hi, c * q):
             ob = o3[s:e]
             xp.subtract(x3[s:e], mc, out=ob)
             ob *= scale
-            if shift is not None:
-                ob += shift
+            if beta is not None:
+                ob += beta
     _parallel.parallel_for(p, affine, x3.size, _parallel.MIN_ELEMENTS)
     return out, mean, var, inv_std
 

@@ -250,3 +250,31 @@ def test_bias_shape_and_dtype_errors():
         conv2d(x, w, dg.tensor(np.zeros(2)))
     with pytest.raises(TypeError, match="float32.*float64.*same dtype"):
         conv2d(dg.tensor(np.zeros((1, 2, 5, 5), np.float32)), w)
+
+
+def test_dead_column_buffers_are_reused_and_live_ones_never(monkeypatch):
+    """Width columns are recycled (_im2col.release / scratch); a buffer that shares memory
+    with a live array is never handed out again, and results stay exact."""
+    monkeypatch.setattr(_im2col, "_spare", [])
+    monkeypatch.setattr(_im2col, "_SPARE_MIN_BYTES", 0)
+    big = np.zeros(1000)
+    _im2col.release(big[10:20], big)  # shares memory with a live array: not kept
+    assert _im2col._spare == []
+    _im2col.release(big[10:20])
+    assert _im2col._spare[0] is big
+    view = _im2col.scratch(np, None, (4, 5), np.float32)
+    assert np.shares_memory(view, big) and view.dtype == np.float32 and _im2col._spare == []
+    rng = np.random.default_rng(8)
+    x = dg.tensor(rng.standard_normal((2, 3, 7, 6)), requires_grad=True)
+    w = dg.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    tx, tw = torch.tensor(x.data, requires_grad=True), torch.tensor(w.data, requires_grad=True)
+    for _ in range(3):  # later rounds run on recycled buffers
+        x.grad = w.grad = tx.grad = tw.grad = None
+        y = conv2d(dg.relu(conv2d(x, w, padding=1)), dg.tensor(np.ones((2, 4, 1, 1))))
+        ty = TF.conv2d(torch.relu(TF.conv2d(tx, tw, padding=1)), torch.ones(2, 4, 1, 1, dtype=torch.float64))
+        y.sum().backward()
+        ty.sum().backward()
+        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(w.grad.data, tw.grad.numpy(), rtol=1e-12)
+    assert _im2col._spare
