@@ -271,7 +271,8 @@ def test_dead_column_buffers_are_reused_and_live_ones_never(monkeypatch):
     for _ in range(3):  # later rounds run on recycled buffers
         x.grad = w.grad = tx.grad = tw.grad = None
         y = conv2d(dg.relu(conv2d(x, w, padding=1)), dg.tensor(np.ones((2, 4, 1, 1))))
-        ty = TF.conv2d(torch.relu(TF.conv2d(tx, tw, padding=1)), torch.ones(2, 4, 1, 1, dtype=torch.float64))
+        ones = torch.ones(2, 4, 1, 1, dtype=torch.float64)
+        ty = TF.conv2d(torch.relu(TF.conv2d(tx, tw, padding=1)), ones)
         y.sum().backward()
         ty.sum().backward()
         np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12)
