@@ -62,9 +62,10 @@ def out_size(size: int, k: int, s: int, d: int, pad_lo: int, pad_hi: int) -> int
 # ---------------------------------------------------------------------- workspace cache
 # NOTE: the width columns are the largest arrays of a training step (KW times the input: 33 MB
 # for a 16-channel 32x32 layer at batch 128), above glibc's largest mmap threshold (32 MB), so
-# each fresh one is mapped anew and page-faulted in (~4 ms each). Dead ones are kept here, a few
-# at most, and handed to the next convolution instead.
-_SPARE_LIMIT = 4
+# each fresh one is mapped anew and page-faulted in (~4 ms each). A forward pass keeps one per
+# convolution until backward; the dead ones are kept here (up to a byte budget, well under
+# the step's own peak, which holds all of them at once) and handed to the next convolutions.
+_SPARE_MAX_BYTES = 1 << 30
 _SPARE_MIN_BYTES = 1 << 20
 _spare: list = []
 _spare_lock = threading.Lock()
@@ -85,7 +86,7 @@ def release(buf, *live) -> None:
             return
         _spare.append(owner)
         _spare.sort(key=lambda a: a.nbytes)
-        if len(_spare) > _SPARE_LIMIT:
+        while sum(a.nbytes for a in _spare) > _SPARE_MAX_BYTES:
             _spare.pop(0)
 
 
