@@ -591,3 +591,19 @@ def test_summary_reports_test_metrics_confusion_matrix_and_diagnosis(capsys, tmp
     assert 0.0 <= metrics["macro"]["f1"] <= 1.0
     assert summary["diagnosis"]["verdict"] in ("under-fitting", "over-fitting", "fine",
                                                "diverged")
+
+
+@pytest.mark.parametrize("argv,lr", [
+    (["--model", "lenet5"], 0.05),
+    (["--model", "lenet5", "--lr", "0.2"], 0.2),
+    (["--model", "mlp"], 0.1),
+    (["--model", "lenet5", "--optimizer", "adam"], 1e-3),
+])
+def test_default_lr_depends_on_the_model_only_where_measured(argv, lr):
+    """LeNet-5 with SGD defaults to lr 0.05 (training_options.MODEL_LR says why); an explicit
+    --lr and every other model/optimizer keep the optimizer's default."""
+    from deepgrad.cli_commands import training_options
+
+    args = cli.build_parser().parse_args(["train", "--dataset", "mnist"] + argv)
+    training_options.resolve(args, warn=lambda msg: None)
+    assert args.lr == pytest.approx(lr)
