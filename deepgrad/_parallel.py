@@ -210,7 +210,8 @@ def parallel_for(n_items: int, body, work: float = 0.0, min_work: float = 0.0,
     own. The range is cut into CHUNKS_PER_THREAD chunks per thread, which the calling thread
     and the workers take in turn until none is left. Returns the bodies' results in chunk
     order, whoever ran them (so sums of the results are deterministic). Exceptions propagate.
-    Nested calls run serially. ``gemm``: the bodies call the BLAS (which the caller has made serial).
+    Nested calls run serially. ``gemm``: the bodies call the BLAS (which the caller has made
+    serial).
     """
     k = _threads_for(n_items, work, min_work, gemm)
     if k <= 1:
