@@ -100,6 +100,19 @@ def test_conv_and_batch_norm_parallel_paths_match_torch(force_parallel):
         np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+def test_batch_norm_eval_fast_path_matches_torch(force_parallel):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 5, 4, 4))
+    mean, var = rng.standard_normal(5), rng.random(5) + 0.5
+    w, b = rng.standard_normal(5), rng.standard_normal(5)
+    with dg.no_grad():
+        y = normalization.batch_norm_eval(dg.tensor(x), mean, var, dg.tensor(w), dg.tensor(b),
+                                          1e-5)
+    ty = TF.batch_norm(torch.tensor(x), torch.tensor(mean), torch.tensor(var), torch.tensor(w),
+                       torch.tensor(b), training=False, eps=1e-5)
+    np.testing.assert_allclose(y.data, ty.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_elementwise_parallel_paths(force_parallel):
     rng = np.random.default_rng(2)
     a = dg.tensor(rng.standard_normal((3, 4, 5)), requires_grad=True)
