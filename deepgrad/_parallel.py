@@ -6,12 +6,17 @@ OpenBLAS's worker threads *spin* for about 0.1 s after each multi-threaded GEMM,
 thread started in that window fights them for the cores (measured: two threads copying right
 after a two-thread GEMM were no faster than one).
 
-So deepgrad parallelises its big kernels itself, over a pool of ``get_num_threads()`` threads
-(the calling thread works too): NumPy releases the GIL inside ufunc loops, copies, einsum and
-BLAS calls, so chunks of one array op run truly in parallel. Its own GEMMs
-(:func:`matmul`) run with OpenBLAS held to one thread and split across the pool instead, so
-OpenBLAS never spins inside a deepgrad step. OpenBLAS's setting is restored after each call:
-NumPy code outside deepgrad keeps its BLAS threads.
+So deepgrad parallelises its big kernels itself, over ``get_num_threads()`` threads (the
+calling thread works too): NumPy releases the GIL inside ufunc loops, copies, einsum and BLAS
+calls, so chunks of one array op run truly in parallel. The stacked GEMMs of convolutions
+(:func:`matmul`) are split across those threads with OpenBLAS held to one thread, and the
+memory-bound kernels (width-column copies, batch norm, ReLU, large elementwise ops) are split
+only while OpenBLAS is held so (its spinning workers would fight them otherwise).
+
+The hold is lazy and sticky: it starts at the first split GEMM and ends when deepgrad runs a
+2-D GEMM big enough for OpenBLAS to thread (a dense layer, the LSTM), or at
+:func:`set_num_threads`. NumPy code run outside deepgrad after a convolution may therefore
+find OpenBLAS at one thread; ``deepgrad.set_num_threads(n)`` gives it ``n`` again.
 
 The thread count defaults to NumPy's BLAS thread count (``OPENBLAS_NUM_THREADS`` /
 ``OMP_NUM_THREADS``), read when first needed; :func:`set_num_threads` sets both, like
