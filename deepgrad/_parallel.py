@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 import threading
 
 import numpy as np
@@ -186,6 +187,19 @@ def _workers(k: int) -> list[_Worker]:
         while len(_workers_list) < k:
             _workers_list.append(_Worker())
         return _workers_list[:k]
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's worker threads: start afresh (else the first
+    parallel region would wait forever for a thread that does not exist)."""
+    global _workers_list, _region, _lock
+    _workers_list = []
+    _region = threading.Lock()
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _threads_for(n_items: int, work: float, min_work: float, gemm: bool = False) -> int:

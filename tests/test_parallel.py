@@ -148,3 +148,28 @@ def test_keep_freed_memory_respects_the_opt_out(monkeypatch):
     monkeypatch.delenv("DEEPGRAD_KEEP_FREED_MEMORY")
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000")
     assert _memory.keep_freed_memory() is False
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork (POSIX)")
+def test_a_forked_child_gets_its_own_workers(force_parallel):
+    """After fork the parent's worker threads do not exist in the child; a parallel region
+    there must start new ones instead of waiting forever."""
+    import os
+
+    _parallel.parallel_for(4, lambda lo, hi: None, 4, 1)  # the parent has a worker now
+    pid = os.fork()
+    if pid == 0:  # child: exit 0 only if the region completes with both chunks
+        try:
+            out = _parallel.parallel_for(4, lambda lo, hi: (lo, hi), 4, 1)
+            os._exit(0 if out[0][0] == 0 and out[-1][1] == 4 else 1)
+        except BaseException:
+            os._exit(2)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    pytest.fail("the forked child's parallel region hung")
