@@ -34,10 +34,14 @@ Backward, with G_y the output gradient in the same (OH, O, OW*N) order:
                       flipped and its in/out channels swapped ("full" correlation):
                       dx[c, h, w] = sum_{o,i,j} W[o, c, KH-1-i, KW-1-j] g_pad[o, h + i dh,
                       w + j dw]; the same fast forward kernel, no scatter
-    dx  (strided)   = col2im: dB[oh] = W'^T G_y[oh], each entry added back to the input pixel
+    dx  (strided, or fewer than FLIPPED_MIN_CHANNELS input channels per group)
+                    = col2im: dB[oh] = W'^T G_y[oh], each entry added back to the input pixel
                       it was read from (a loop over the KH*KW kernel taps, each a vectorised
                       strided add over the whole batch)
     db  = G_y summed over its columns
+
+Big GEMMs are split over output rows across deepgrad's threads (:mod:`deepgrad._parallel`),
+and dead width-column buffers are recycled (:func:`release`).
 
 Reference: Chellapilla et al. 2006, "High performance convolutional neural networks for
 document processing" (convolution as a matrix product); the batch-innermost layout is
