@@ -106,6 +106,17 @@ def _blocks(lo: int, hi: int, row: int):
         yield s, min(hi, s + step)
 
 
+def _centred_blocks(x3, centre, lo: int, hi: int):
+    """(s, e, x3[s:e] - centre) for the cache-sized blocks of rows lo:hi of a (P, C, Q) view;
+    the difference is written into one reused scratch buffer (the caller may modify it)."""
+    xp = array_module(x3)
+    tmp = None
+    for s, e in _blocks(lo, hi, x3.shape[1] * x3.shape[2]):
+        reuse = tmp is not None and tmp.shape[0] == e - s
+        tmp = xp.subtract(x3[s:e], centre, out=tmp if reuse else None)
+        yield s, e, tmp
+
+
 def _like_x(x, x3):
     """An uninitialised array shaped and laid out like x, and its (P, C, Q) view matching x3."""
     out = alloc_like(x, x.shape)
@@ -122,8 +133,6 @@ def _bn_train_forward(x, weight, bias, eps):
     x3 = channel_matrix(x)
     p, c, q = x3.shape
     m = p * q
-    out, o3 = _like_x(x, x3)
-
     # NOTE: one pass for both moments: sums of d = x - s and d^2 per block (in cache), with a
     # per-channel shift s, the mean of the first row of the view. Then mean = s + sum(d)/M and
     # var = (sum(d^2) - sum(d)^2/M) / M: exact algebra, and with s within a few standard
@@ -133,31 +142,17 @@ def _bn_train_forward(x, weight, bias, eps):
 
     def moments(lo, hi):
         s1, s2 = xp.zeros(c, dtype=x.dtype), xp.zeros(c, dtype=x.dtype)
-        tmp = None
-        for s, e in _blocks(lo, hi, c * q):
-            tmp = xp.subtract(x3[s:e], shift, out=None if tmp is None or tmp.shape[0] != e - s
-                              else tmp)
-            s1 += xp.einsum("pcq->c", tmp)
-            s2 += xp.einsum("pcq,pcq->c", tmp, tmp)
+        for _, _, d in _centred_blocks(x3, shift, lo, hi):
+            s1 += xp.einsum("pcq->c", d)
+            s2 += xp.einsum("pcq,pcq->c", d, d)
         return s1, s2
     parts = _parallel.parallel_for(p, moments, x3.size, _parallel.MIN_ELEMENTS)
     s1 = sum(a for a, _ in parts)
     s2 = sum(b for _, b in parts)
     mean = shift[:, 0] + s1 / m
     var = xp.maximum(s2 - s1 * s1 / m, 0) / m
-    mc = mean[:, None]
     inv_std = 1.0 / xp.sqrt(var + eps)
-    scale = (inv_std if weight is None else inv_std * weight)[:, None]
-    beta = None if bias is None else bias[:, None]
-
-    def affine(lo, hi):
-        for s, e in _blocks(lo, hi, c * q):
-            ob = o3[s:e]
-            xp.subtract(x3[s:e], mc, out=ob)
-            ob *= scale
-            if beta is not None:
-                ob += beta
-    _parallel.parallel_for(p, affine, x3.size, _parallel.MIN_ELEMENTS)
+    out = _affine_per_channel(x, inv_std if weight is None else inv_std * weight, bias, mean)
     return out, mean, var, inv_std
 
 
@@ -175,12 +170,9 @@ def _bn_train_backward(x, g, mean, inv_std, weight, need_x: bool):
 
     def sums(lo, hi):
         sg, sgx = xp.zeros(c, dtype=x.dtype), xp.zeros(c, dtype=x.dtype)
-        tmp = None
-        for s, e in _blocks(lo, hi, c * q):
-            tmp = xp.subtract(x3[s:e], mc, out=None if tmp is None or tmp.shape[0] != e - s
-                              else tmp)
+        for s, e, d in _centred_blocks(x3, mc, lo, hi):
             sg += xp.einsum("pcq->c", g3[s:e])
-            sgx += xp.einsum("pcq,pcq->c", g3[s:e], tmp)
+            sgx += xp.einsum("pcq,pcq->c", g3[s:e], d)
         return sg, sgx
     parts = _parallel.parallel_for(p, sums, 2 * x3.size, _parallel.MIN_ELEMENTS)
     sum_g = sum(sg for sg, _ in parts)
@@ -195,15 +187,12 @@ def _bn_train_backward(x, g, mean, inv_std, weight, need_x: bool):
     dx, d3 = _like_x(x, x3)
 
     def grad(lo, hi):
-        tmp = None
-        for s, e in _blocks(lo, hi, c * q):
-            tmp = xp.subtract(x3[s:e], mc, out=None if tmp is None or tmp.shape[0] != e - s
-                              else tmp)
-            tmp *= a
-            tmp += b
+        for s, e, d in _centred_blocks(x3, mc, lo, hi):
+            d *= a
+            d += b
             db = d3[s:e]
             xp.multiply(g3[s:e], kc, out=db)
-            db -= tmp
+            db -= d
     _parallel.parallel_for(p, grad, 2 * x3.size, _parallel.MIN_ELEMENTS)
     return dx, sum_gxhat, sum_g
 
@@ -257,19 +246,27 @@ def batch_norm_eval(x: Tensor, mean, var, weight: Tensor | None, bias: Tensor | 
     return add(mul(x, reshape(scale, bcast)), reshape(shift, bcast))
 
 
-def _affine_per_channel(x, scale, shift):
-    """x * scale[c] + shift[c] per channel c (axis 1), laid out like x."""
+def _affine_per_channel(x, scale, shift, centre=None):
+    """(x - centre[c]) * scale[c] + shift[c] per channel c (axis 1), laid out like x, in one
+    blocked pass across deepgrad's threads; ``centre`` and ``shift`` may be None (0)."""
+    xp = array_module(x)
     x3 = channel_matrix(x)
-    p, c, q = x3.shape
     out, o3 = _like_x(x, x3)
-    sc, sh = scale.astype(x.dtype)[:, None], shift.astype(x.dtype)[:, None]
+    sc = scale.astype(x.dtype, copy=False)[:, None]
+    sh = None if shift is None else shift.astype(x.dtype, copy=False)[:, None]
+    mc = None if centre is None else centre[:, None]
 
     def apply(lo, hi):
-        for s, e in _blocks(lo, hi, c * q):
+        for s, e in _blocks(lo, hi, x3.shape[1] * x3.shape[2]):
             ob = o3[s:e]
-            array_module(x).multiply(x3[s:e], sc, out=ob)
-            ob += sh
-    _parallel.parallel_for(p, apply, x3.size, _parallel.MIN_ELEMENTS)
+            if mc is None:
+                xp.multiply(x3[s:e], sc, out=ob)
+            else:
+                xp.subtract(x3[s:e], mc, out=ob)
+                ob *= sc
+            if sh is not None:
+                ob += sh
+    _parallel.parallel_for(x3.shape[0], apply, x3.size, _parallel.MIN_ELEMENTS)
     return out
 
 
