@@ -39,29 +39,16 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # ---------------------------------------------------------------------------- threads
-def _openblas_lib():
-    """The OpenBLAS shared library NumPy loaded, or None (deepgrad's own lookup)."""
-    from deepgrad._parallel import openblas_library
-
-    return openblas_library()
-
-
-def _symbol(lib, *names):
-    from deepgrad._parallel import openblas_symbol
-
-    return openblas_symbol(lib, *names)
-
-
-_GET_NAMES = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-              "openblas_get_num_threads")
-_SET_NAMES = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-              "openblas_set_num_threads")
 _CONFIG_NAMES = ("scipy_openblas_get_config64_", "openblas_get_config64_", "openblas_get_config")
 _CORE_NAMES = ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
                "openblas_get_corename")
 
 
 def _blas_threads_set(n: int) -> str:
+    """Set NumPy's BLAS to ``n`` threads (after deepgrad.set_num_threads, which sets OpenBLAS
+    through ctypes itself); return how."""
+    from deepgrad import _parallel
+
     try:
         from threadpoolctl import threadpool_limits  # optional
     except ImportError:
@@ -69,11 +56,8 @@ def _blas_threads_set(n: int) -> str:
     if threadpool_limits is not None:
         threadpool_limits(limits=n, user_api="blas")
         return "threadpoolctl"
-    fn = _symbol(_openblas_lib(), *_SET_NAMES)
-    if fn is not None:
-        fn.argtypes = [ctypes.c_int]
-        fn(n)
-        return "openblas_set_num_threads (ctypes)"
+    if _parallel.blas_num_threads() is not None:
+        return "openblas_set_num_threads (ctypes, via deepgrad.set_num_threads)"
     return "environment only (OPENBLAS_NUM_THREADS/OMP_NUM_THREADS before numpy import)"
 
 
@@ -87,11 +71,9 @@ def blas_threads() -> int | None:
             return int(counts[0])
     except ImportError:
         pass
-    fn = _symbol(_openblas_lib(), *_GET_NAMES)
-    if fn is None:
-        return None
-    fn.restype = ctypes.c_int
-    return int(fn())
+    from deepgrad import _parallel
+
+    return _parallel.blas_num_threads()
 
 
 def set_threads(n: int) -> dict:
@@ -136,9 +118,11 @@ def machine_info() -> dict:
         blas = {"name": cfg.get("name"), "version": cfg.get("version")}
     except Exception:  # noqa: BLE001 - older NumPy: report what we can
         pass
-    lib = _openblas_lib()
+    from deepgrad._parallel import openblas_library, openblas_symbol
+
+    lib = openblas_library()
     for key, names in (("config", _CONFIG_NAMES), ("core", _CORE_NAMES)):
-        fn = _symbol(lib, *names)
+        fn = openblas_symbol(lib, *names)
         if fn is not None:
             fn.restype = ctypes.c_char_p
             blas[key] = fn().decode()
