@@ -353,17 +353,21 @@ def flat_views(*arrays):
     return views
 
 
-def elementwise(fn, out, *inputs) -> bool:
-    """Run ``fn(out_chunk, *input_chunks)`` over chunks of same-shape, same-order arrays in
-    parallel; False (nothing done) when the arrays do not qualify or are small."""
-    if out.size < 2 * MIN_ELEMENTS or get_num_threads() <= 1:
-        return False
+def elementwise(fn, like, *inputs):
+    """A new array shaped and laid out like ``like``, filled by ``fn(out_chunk,
+    *input_chunks)`` over 1-D chunks on deepgrad's threads; None, with nothing allocated or
+    run, when the work is small, splitting is not worthwhile now, or the inputs are not arrays
+    of ``like``'s shape and memory order (then the caller runs it serially)."""
+    if like.size < 2 * MIN_ELEMENTS or _threads_for(like.size, like.size, MIN_ELEMENTS) <= 1 \
+            or not all(isinstance(a, np.ndarray) for a in inputs):
+        return None
+    out = np.empty_like(like)  # order 'K': like's memory order
     views = flat_views(out, *inputs)
     if views is None:
-        return False
+        return None
     o, ins = views[0], views[1:]
 
     def part(lo, hi):
         fn(o[lo:hi], *(v[lo:hi] for v in ins))
     parallel_for(o.size, part, o.size, MIN_ELEMENTS)
-    return True
+    return out

@@ -13,7 +13,6 @@ from deepgrad import _parallel
 from deepgrad._backend import array_module
 from deepgrad.autograd import grad_mode
 from deepgrad.autograd.function import Function
-from deepgrad.ops._layout import alloc_like
 from deepgrad.ops.shape import sum_to
 from deepgrad.tensor import Tensor
 
@@ -22,20 +21,10 @@ def _const(arr) -> Tensor:
     return Tensor._wrap(arr)
 
 
-def _parallel_map(fn, like, *arrays, dtype=None):
-    """``fn(out, *arrays)`` over chunks on deepgrad's threads into a new array laid out like
-    ``like``, when all are large arrays of one shape and memory order; else None."""
-    if like.size < 2 * _parallel.MIN_ELEMENTS or not all(
-            isinstance(a, np.ndarray) and a.shape == like.shape for a in arrays):
-        return None
-    out = alloc_like(like, like.shape, dtype=dtype)
-    return out if _parallel.elementwise(fn, out, *arrays) else None
-
-
 def _binary(ufunc, a, b):
     """ufunc(a, b), split across deepgrad's threads for two large same-shape arrays."""
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype:
-        out = _parallel_map(lambda o, x, y: ufunc(x, y, out=o), a, a, b)
+        out = _parallel.elementwise(lambda o, x, y: ufunc(x, y, out=o), a, a, b)
         if out is not None:
             return out
     return ufunc(a, b)
@@ -262,13 +251,13 @@ def _relu_grad(out, g, y, block: int = 1 << 15):
 
 class ReluFn(Function):
     def forward(self, a):
-        out = _parallel_map(lambda o, x: np.maximum(x, 0, out=o), a, a)
+        out = _parallel.elementwise(lambda o, x: np.maximum(x, 0, out=o), a, a)
         return array_module(a).maximum(a, 0) if out is None else out
 
     def backward(self, g):
         # PARITY: relu'(0) = 0, as in PyTorch.
         if not grad_mode.is_grad_enabled() and g.data.dtype == self.out_data.dtype:
-            gx = _parallel_map(_relu_grad, self.out_data, g.data, self.out_data)
+            gx = _parallel.elementwise(_relu_grad, self.out_data, g.data, self.out_data)
             if gx is not None:
                 return (Tensor._wrap(gx),)
         # NOTE: the 0/1 mask in g's dtype: float * float is a plain SIMD loop, float * bool
