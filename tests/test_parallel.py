@@ -71,6 +71,35 @@ def test_matmul_matches_numpy(force_parallel, sa, sb):
     np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-12)
 
 
+@pytest.mark.parametrize("split", [True, False], ids=["split", "serial"])
+@pytest.mark.parametrize("block", [1, 3, 4, 100])
+def test_matmul_in_column_blocks_matches_numpy(force_parallel, monkeypatch, split, block):
+    if not split:
+        monkeypatch.setattr(_parallel, "get_num_threads", lambda: 1)
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((3, 5)), rng.standard_normal((6, 5, 10))
+    np.testing.assert_allclose(_parallel.matmul(a, b, col_block=block), np.matmul(a, b),
+                               rtol=1e-12)
+    a3 = rng.standard_normal((6, 3, 5))
+    out = np.empty((6, 3, 10))
+    assert _parallel.matmul(a3, b, out=out, col_block=block) is out
+    np.testing.assert_allclose(out, np.matmul(a3, b), rtol=1e-12)
+
+
+def test_conv_forward_in_column_blocks_matches_torch(force_parallel, monkeypatch):
+    from deepgrad.ops import _im2col
+
+    monkeypatch.setattr(_im2col, "MIN_COLUMN_BLOCK", 8)
+    monkeypatch.setattr(_im2col, "COLUMN_BLOCK_BYTES", 8 * 27 * 8)  # 8 of 4 * 9 columns
+    assert _im2col.column_block(27, 36, 8) == 8
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((4, 3, 9, 9)), rng.standard_normal((5, 3, 3, 3))
+    for kw in (dict(padding=1), dict(padding=1, stride=2), dict(dilation=2)):
+        y = conv2d(dg.tensor(x), dg.tensor(w), **kw)
+        np.testing.assert_allclose(y.data, TF.conv2d(torch.tensor(x), torch.tensor(w), **kw),
+                                   rtol=1e-10, atol=1e-12)
+
+
 def test_conv_and_batch_norm_parallel_paths_match_torch(force_parallel):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 3, 9, 8))

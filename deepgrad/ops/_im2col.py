@@ -195,13 +195,39 @@ def _weight_rows(w, groups: int):
             .reshape(groups, o // groups, kh * cg * kw))
 
 
-def _gemm(a, b, out=None):
+#: Bytes of one column block of a convolution's row matrix (see :func:`column_block`).
+COLUMN_BLOCK_BYTES = 1 << 20
+#: The narrowest column block: narrower GEMMs lose more to their own overhead than the
+#: cache gains (measured on a 64-channel 8x8 layer: 256 columns 38% slower than unblocked).
+MIN_COLUMN_BLOCK = 512
+
+
+def column_block(k: int, cols: int, itemsize: int) -> int | None:
+    """Columns per GEMM block of a forward convolution's row matrices B[oh] (K x cols), or
+    None when B[oh] is small enough not to block.
+
+    Consecutive output rows read overlapping input rows: B[oh + 1] shares K - K/KH of its
+    rows with B[oh]. Multiplying all output rows for one block of columns before the next
+    keeps that shared part in the core's cache (COLUMN_BLOCK_BYTES of it per block) instead
+    of reading it again from memory KH times. Measured on ResNet-20's 16-channel layer
+    (K = 144, 4096 columns, two threads): 6.2 -> 4.4 ms a GEMM; no change at 32 and 64
+    channels (their GEMMs do more work per byte read).
+    """
+    block = MIN_COLUMN_BLOCK
+    while block * 2 * k * itemsize <= COLUMN_BLOCK_BYTES:
+        block *= 2
+    return block if cols >= 2 * block else None
+
+
+def _gemm(a, b, out=None, col_block=None):
     """a (G, P, K) @ b (R, G, K, M) -> (R, G, P, M); one plain batched GEMM for one group
-    (split over the R output rows across deepgrad's threads)."""
+    (split over the R output rows across deepgrad's threads; ``col_block``: see
+    :func:`_parallel.matmul`)."""
     if a.shape[0] == 1:
-        res = _parallel.matmul(a[0], b[:, 0], out=None if out is None else out[:, 0])
+        res = _parallel.matmul(a[0], b[:, 0], out=None if out is None else out[:, 0],
+                               col_block=col_block)
         return res[:, None]
-    return _parallel.matmul(a, b, out=out)
+    return _parallel.matmul(a, b, out=out, col_block=col_block)
 
 
 def conv_forward(x, w, b, stride, pads, dilation, groups: int, keep_cols: bool = False,
@@ -221,7 +247,9 @@ def conv_forward(x, w, b, stride, pads, dilation, groups: int, keep_cols: bool =
     ow = out_size(wd, kw, sw, dw, pads[2], pads[3])
     xh = hcwn(x)
     X = width_columns(xh, pads, kw, ow, sw, dw, workspace)
-    y = _gemm(_weight_rows(w, groups), row_matrices(X, kh, oh, sh, dh, groups))
+    B = row_matrices(X, kh, oh, sh, dh, groups)
+    y = _gemm(_weight_rows(w, groups), B, col_block=column_block(B.shape[-2], B.shape[-1],
+                                                                 B.itemsize))
     if not keep_cols:
         release(X, xh, x, workspace)
     y = y.reshape(oh, o, ow * n)
