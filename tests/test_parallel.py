@@ -129,17 +129,35 @@ def test_conv_and_batch_norm_parallel_paths_match_torch(force_parallel):
         np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_batch_norm_eval_fast_path_matches_torch(force_parallel):
+@pytest.mark.parametrize("relu", [False, True], ids=["bn", "bn_relu"])
+def test_batch_norm_eval_fast_path_matches_torch(force_parallel, relu):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((6, 5, 4, 4))
     mean, var = rng.standard_normal(5), rng.random(5) + 0.5
     w, b = rng.standard_normal(5), rng.standard_normal(5)
     with dg.no_grad():
         y = normalization.batch_norm_eval(dg.tensor(x), mean, var, dg.tensor(w), dg.tensor(b),
-                                          1e-5)
+                                          1e-5, relu=relu)
     ty = TF.batch_norm(torch.tensor(x), torch.tensor(mean), torch.tensor(var), torch.tensor(w),
                        torch.tensor(b), training=False, eps=1e-5)
-    np.testing.assert_allclose(y.data, ty.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y.data, (ty.relu() if relu else ty).numpy(), rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_fused_batch_norm_relu_and_add_relu_parallel_paths_match_torch(force_parallel):
+    rng = np.random.default_rng(5)
+    x = dg.tensor(rng.standard_normal((6, 5, 4, 4)) + 1, requires_grad=True)
+    s = dg.tensor(rng.standard_normal((6, 5, 4, 4)), requires_grad=True)
+    w, b = (dg.tensor(rng.standard_normal(5), requires_grad=True) for _ in range(2))
+    y = dg.ops.add_relu(batch_norm_train(x, w, b, 1e-5, relu=True)[0], s)
+    g = rng.standard_normal(y.shape)
+    y.backward(dg.tensor(g))
+    tx, ts, tw, tb = (torch.tensor(t.data, requires_grad=True) for t in (x, s, w, b))
+    ty = torch.relu(torch.relu(TF.batch_norm(tx, None, None, tw, tb, training=True)) + ts)
+    ty.backward(torch.tensor(g))
+    for a, e in ((y.data, ty), (x.grad.data, tx.grad), (s.grad.data, ts.grad),
+                 (w.grad.data, tw.grad), (b.grad.data, tb.grad)):
+        np.testing.assert_allclose(a, e.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_elementwise_parallel_paths(force_parallel):

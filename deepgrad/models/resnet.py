@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from deepgrad import nn, ops
 from deepgrad.models.lenet import choice, image_shape, positive_int
 from deepgrad.nn import init
+from deepgrad.nn.modules.fused import batch_norm_then_relu, relu_of_sum
 
 _SHORTCUTS = {"A": "A", "B": "B"}
 
@@ -97,10 +98,10 @@ class BasicBlock(nn.Module):
                 nn.BatchNorm2d(out_channels))
 
     def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = batch_norm_then_relu(self.bn1, self.relu, self.conv1(x))
         out = self.bn2(self.conv2(out))
         identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
+        return relu_of_sum(self.relu, out, identity)
 
 
 def _stage(cin: int, cout: int, blocks: int, stride: int, shortcut: str) -> nn.Sequential:
@@ -161,7 +162,7 @@ class CifarResNet(nn.Module):
                 init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = batch_norm_then_relu(self.bn1, self.relu, self.conv1(x))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(self.flatten(self.avgpool(x)))
 

@@ -4,6 +4,7 @@ from deepgrad.ops.conv import conv2d
 from deepgrad.ops.elementwise import (
     abs,
     add,
+    add_relu,
     cast,
     clamp,
     clone,
@@ -73,8 +74,8 @@ from deepgrad.ops.shape import (
 )
 
 __all__ = [
-    "abs", "add", "amax", "amin", "argmax", "argmin", "binary_cross_entropy_elementwise", "cast",
-    "cat", "clamp", "clone",
+    "abs", "add", "add_relu", "amax", "amin", "argmax", "argmin",
+    "binary_cross_entropy_elementwise", "cast", "cat", "clamp", "clone",
     "cross_entropy_logits", "div", "elu", "exp", "expand", "flatten", "getitem", "leaky_relu",
     "linear", "log", "log1p", "log_softmax", "logsigmoid", "logsumexp", "matmul", "max",
     "maximum", "mean", "min", "minimum", "movedim", "mul", "neg", "norm", "pad", "permute",

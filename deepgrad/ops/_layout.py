@@ -33,9 +33,16 @@ def alloc_like(like, shape, fill=None, dtype=None):
                           like.dtype if dtype is None else dtype, fill)
 
 
+def is_dense(a) -> bool:
+    """True when ``a`` is a permutation of contiguous memory (no gaps, as a transposed
+    C-contiguous array), e.g. conv2d's NCHW views of HCWN memory; False for a strided slice."""
+    return a.transpose(memory_order(a)).flags.c_contiguous
+
+
 def in_layout_of(a, like):
-    """``a`` itself when it has ``like``'s memory order, else a copy of it in that order."""
-    if a.ndim != like.ndim or a.strides == like.strides or memory_order(a) == memory_order(like):
+    """``a`` itself when it is dense (:func:`is_dense`) in ``like``'s memory order, else a
+    dense copy of it in that order."""
+    if a.ndim != like.ndim or (memory_order(a) == memory_order(like) and is_dense(a)):
         return a
     out = alloc_like(like, a.shape, dtype=a.dtype)
     out[...] = a
@@ -48,7 +55,7 @@ def channel_matrix(a):
     order when ``a`` is no permutation of contiguous memory."""
     order = memory_order(a)
     v = a.transpose(order)
-    if not v.flags.c_contiguous:
+    if not v.flags.c_contiguous:  # NOTE: then it does not share the axis order of a dense a
         return array_module(a).ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
     k = order.index(1)
     p = q = 1

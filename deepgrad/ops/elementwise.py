@@ -239,7 +239,7 @@ class WhereFn(Function):
 
 
 # ---------------------------------------------------------------------- activations
-def _relu_grad(out, g, y, block: int = 1 << 15):
+def _relu_grad(out, g, y, block: int = 1 << 17):
     """out = g * (y > 0) on 1-D chunks, in cache-sized blocks (the mask never leaves cache)."""
     mask = np.empty(min(block, out.size), dtype=bool)
     for s in range(0, out.size, block):
@@ -249,20 +249,49 @@ def _relu_grad(out, g, y, block: int = 1 << 15):
         np.multiply(g[s:e], m, out=out[s:e])
 
 
+def _relu_backward(g: Tensor, out) -> Tensor:
+    """g * (out > 0) for a ReLU's output ``out``: the gradient through the ReLU."""
+    # PARITY: relu'(0) = 0, as in PyTorch.
+    if not grad_mode.is_grad_enabled() and g.data.dtype == out.dtype:
+        gx = _parallel.elementwise(_relu_grad, out, g.data, out)
+        if gx is not None:
+            return Tensor._wrap(gx)
+    # NOTE: the 0/1 mask in g's dtype: float * float is a plain SIMD loop, float * bool
+    # goes through a casting loop (~25% slower here); the values are the same.
+    return mul(g, _const((out > 0).astype(g.data.dtype)))
+
+
 class ReluFn(Function):
     def forward(self, a):
         out = _parallel.elementwise(lambda o, x: np.maximum(x, 0, out=o), a, a)
         return array_module(a).maximum(a, 0) if out is None else out
 
     def backward(self, g):
-        # PARITY: relu'(0) = 0, as in PyTorch.
-        if not grad_mode.is_grad_enabled() and g.data.dtype == self.out_data.dtype:
-            gx = _parallel.elementwise(_relu_grad, self.out_data, g.data, self.out_data)
-            if gx is not None:
-                return (Tensor._wrap(gx),)
-        # NOTE: the 0/1 mask in g's dtype: float * float is a plain SIMD loop, float * bool
-        # goes through a casting loop (~25% slower here); the values are the same.
-        return (mul(g, _const((self.out_data > 0).astype(g.data.dtype))),)
+        return (_relu_backward(g, self.out_data),)
+
+
+def _add_relu_chunk(out, a, b, block: int = 1 << 16):
+    for s in range(0, out.size, block):
+        o = out[s:s + block]
+        np.add(a[s:s + block], b[s:s + block], out=o)
+        np.maximum(o, 0, out=o)
+
+
+class AddReluFn(Function):
+    """max(a + b, 0) in one pass over memory (a residual sum and its ReLU)."""
+
+    def forward(self, a, b):
+        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype:
+            out = _parallel.elementwise(_add_relu_chunk, a, a, b)
+            if out is not None:
+                return out
+        out = array_module(a, b).add(a, b)
+        return array_module(out).maximum(out, 0, out=out)
+
+    def backward(self, g):
+        a, b = self.inputs
+        gs = _relu_backward(g, self.out_data)
+        return sum_to(gs, _shape(a)), sum_to(gs, _shape(b))
 
 
 class LeakyReluFn(Function):
@@ -425,6 +454,11 @@ def where(condition, a, b) -> Tensor:
         dtype = np.result_type(a, b, np.float32) if not isinstance(a, bool) else None
         return Tensor._wrap(np.where(cond, a, b).astype(dtype) if dtype else np.where(cond, a, b))
     return WhereFn.apply(cond, a, b)
+
+
+def add_relu(a, b) -> Tensor:
+    """max(a + b, 0): ``relu(add(a, b))`` in one pass (same values and gradients)."""
+    return AddReluFn.apply(a, b)
 
 
 def relu(a) -> Tensor:

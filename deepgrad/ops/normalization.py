@@ -27,8 +27,9 @@ from deepgrad import _parallel
 from deepgrad._backend import array_module
 from deepgrad.autograd import grad_mode
 from deepgrad.autograd.function import Function
-from deepgrad.ops._layout import alloc_like, channel_matrix, in_layout_of
+from deepgrad.ops._layout import alloc_like, channel_matrix, in_layout_of, is_dense
 from deepgrad.ops.elementwise import add, div, mul, pow, sub
+from deepgrad.ops.elementwise import relu as _relu
 from deepgrad.ops.reduce import mean as _mean
 from deepgrad.ops.reduce import sum as _sum
 from deepgrad.ops.shape import reshape
@@ -60,37 +61,40 @@ def _normalised_backward(x, g, w, axes, param_axes, group_size, eps, bcast):
 
 # ---------------------------------------------------------------------- batch norm
 class BatchNormFn(Function):
-    """y = gamma * (x - mean) / sqrt(var + eps) + beta with the batch's per-channel statistics.
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta with the batch's per-channel statistics,
+    followed by max(y, 0) when ``relu`` (the two fused: one pass forward and backward).
 
     x is (N, C, *); the statistics are taken per channel over N and every spatial position
     (M = N * prod(*) values each). ``stats`` is a list that receives (mean, biased var) so the
     caller can update running statistics without a second pass over x.
     """
 
-    def forward(self, x, weight, bias, eps, stats):
-        out, mean, var, inv_std = _bn_train_forward(x, weight, bias, eps)
+    def forward(self, x, weight, bias, eps, stats, relu=False):
+        out, mean, var, inv_std = _bn_train_forward(x, weight, bias, eps, relu)
         self.saved = (mean, inv_std)
         stats[:] = [mean, var]
         return out
 
     def backward(self, g):
-        x, weight, bias, eps, _ = self.inputs
+        x, weight, bias, eps, _, relu = self.inputs
         need_x, need_w, need_b = self.needs_input_grad[:3]
         if grad_mode.is_grad_enabled():
+            if relu:  # d relu(z)/dz = 1 where the output is positive (0 at 0, as PyTorch)
+                g = mul(g, Tensor._wrap((self.out_data > 0).astype(g.dtype)))
             bcast = _channel_shape(x)
             m = x.data.size // x.shape[1]
             axes = _bn_axes(x.ndim)
             dx, dw, db = _normalised_backward(x, g, weight, axes, axes, m, eps, bcast)
             return (dx if need_x else None, dw if need_w else None, db if need_b else None,
-                    None, None)
+                    None, None, None)
         mean, inv_std = self.saved
         dx, sum_gxhat, sum_g = _bn_train_backward(x.data, g.data, mean, inv_std,
                                                   None if weight is None else weight.data,
-                                                  need_x)
+                                                  need_x, self.out_data if relu else None)
         dx = Tensor._wrap(dx) if need_x else None
         dw = Tensor._wrap(sum_gxhat.astype(weight.dtype, copy=False)) if need_w else None
         db = Tensor._wrap(sum_g.astype(bias.dtype, copy=False)) if need_b else None
-        return dx, dw, db, None, None
+        return dx, dw, db, None, None, None
 
 
 # NOTE: the batch-norm kernels below work on (P, C, Q) views of memory (channel_matrix) in
@@ -127,8 +131,9 @@ def _like_x(x, x3):
     return out, o3
 
 
-def _bn_train_forward(x, weight, bias, eps):
-    """(y, mean, biased var, inv_std) of batch norm with the batch's statistics."""
+def _bn_train_forward(x, weight, bias, eps, relu=False):
+    """(y, mean, biased var, inv_std) of batch norm with the batch's statistics; y is
+    max(y, 0) when ``relu``."""
     xp = array_module(x)
     x3 = channel_matrix(x)
     p, c, q = x3.shape
@@ -152,27 +157,43 @@ def _bn_train_forward(x, weight, bias, eps):
     mean = shift[:, 0] + s1 / m
     var = xp.maximum(s2 - s1 * s1 / m, 0) / m
     inv_std = 1.0 / xp.sqrt(var + eps)
-    out = _affine_per_channel(x, inv_std if weight is None else inv_std * weight, bias, mean)
+    out = _affine_per_channel(x, inv_std if weight is None else inv_std * weight, bias, mean,
+                              relu)
     return out, mean, var, inv_std
 
 
-def _bn_train_backward(x, g, mean, inv_std, weight, need_x: bool):
-    """(dx or None, sum(g * xhat), sum(g)) per channel; see the module docstring."""
+def _bn_train_backward(x, g, mean, inv_std, weight, need_x: bool, relu_out=None):
+    """(dx or None, sum(g * xhat), sum(g)) per channel; see the module docstring.
+
+    ``relu_out``: the output of a fused ReLU (see BatchNormFn); the gradient reaching the
+    normalisation is then g * (relu_out > 0), formed block by block in the first pass and
+    kept in dx's memory, where the second pass turns it into dx in place.
+    """
     xp = array_module(x)
-    # NOTE: g in x's memory order (one copy at most), so both stream through memory alike.
+    # NOTE: g (and relu_out) dense in x's memory order (one copy at most), so that their
+    # (P, C, Q) views pair the same elements as x's and all stream through memory alike. A
+    # check of the views' shapes alone is not enough: (N, C, H*W) and (H, C, W*N) agree
+    # whenever N == H.
+    if not is_dense(x):
+        x = xp.ascontiguousarray(x)
     x3, g3 = channel_matrix(x), channel_matrix(in_layout_of(g, x))
-    if g3.shape != x3.shape:
-        x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
-        g3 = xp.ascontiguousarray(g).reshape(x3.shape)
+    y3 = None if relu_out is None else channel_matrix(in_layout_of(relu_out, x))
     p, c, q = x3.shape
     m = p * q
     mc = mean[:, None]
+    dx, d3 = _like_x(x, x3) if need_x or y3 is not None else (None, None)
 
     def sums(lo, hi):
         sg, sgx = xp.zeros(c, dtype=x.dtype), xp.zeros(c, dtype=x.dtype)
+        mask = None
         for s, e, d in _centred_blocks(x3, mc, lo, hi):
-            sg += xp.einsum("pcq->c", g3[s:e])
-            sgx += xp.einsum("pcq,pcq->c", g3[s:e], d)
+            gb = g3[s:e]
+            if y3 is not None:
+                reuse = mask is not None and mask.shape[0] == e - s
+                mask = xp.greater(y3[s:e], 0, out=mask if reuse else None)
+                gb = xp.multiply(gb, mask, out=d3[s:e])
+            sg += xp.einsum("pcq->c", gb)
+            sgx += xp.einsum("pcq,pcq->c", gb, d)
         return sg, sgx
     parts = _parallel.parallel_for(p, sums, 2 * x3.size, _parallel.MIN_ELEMENTS)
     sum_g = sum(sg for sg, _ in parts)
@@ -188,7 +209,7 @@ def _bn_train_backward(x, g, mean, inv_std, weight, need_x: bool):
     c = (a * mean - k * sum_g / m).astype(x.dtype)[:, None]
     a = a.astype(x.dtype)[:, None]
     kc = k[:, None]
-    dx, d3 = _like_x(x, x3)
+    gsrc = g3 if y3 is None else d3  # the masked gradient, when there is a fused ReLU
     row = x3.shape[1] * x3.shape[2]
 
     def grad(lo, hi):
@@ -197,7 +218,7 @@ def _bn_train_backward(x, g, mean, inv_std, weight, need_x: bool):
             reuse = tmp is not None and tmp.shape[0] == e - s
             tmp = xp.multiply(x3[s:e], a, out=tmp if reuse else None)
             db = d3[s:e]
-            xp.multiply(g3[s:e], kc, out=db)
+            xp.multiply(gsrc[s:e], kc, out=db)
             db -= tmp
             db += c
     _parallel.parallel_for(p, grad, 2 * x3.size, _parallel.MIN_ELEMENTS)
@@ -209,29 +230,32 @@ def _channel_shape(x) -> tuple:
     return (1, x.shape[1]) + (1,) * (x.ndim - 2)
 
 
-def batch_norm_train(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float):
+def batch_norm_train(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float,
+                     relu: bool = False):
     """Batch norm with the batch's own statistics (training mode).
 
     Args:
         x: (N, C, *) input.
         weight, bias: (C,) affine parameters or None.
         eps: added to the variance for stability.
+        relu: return max(y, 0) instead, in the same passes over memory.
 
     Returns:
         (y, mean, var): the normalised Tensor and the batch's per-channel mean and *biased*
         variance as arrays (for the caller's running statistics).
     """
     stats = []
-    out = BatchNormFn.apply(x, weight, bias, eps, stats)
+    out = BatchNormFn.apply(x, weight, bias, eps, stats, relu)
     return out, stats[0], stats[1]
 
 
 def batch_norm_eval(x: Tensor, mean, var, weight: Tensor | None, bias: Tensor | None,
-                    eps: float) -> Tensor:
+                    eps: float, relu: bool = False) -> Tensor:
     """Batch norm with fixed statistics (running averages): a per-channel affine map.
 
-    y = x * s + (beta - mean * s) with s = gamma / sqrt(var + eps). Composed of Tensor ops, so
-    it is differentiable to any order; ``mean`` and ``var`` are constants (arrays).
+    y = x * s + (beta - mean * s) with s = gamma / sqrt(var + eps), then max(y, 0) when
+    ``relu``. Composed of Tensor ops, so it is differentiable to any order; ``mean`` and
+    ``var`` are constants (arrays).
     """
     xp = array_module(x.data)
     bcast = _channel_shape(x)
@@ -249,13 +273,15 @@ def batch_norm_eval(x: Tensor, mean, var, weight: Tensor | None, bias: Tensor | 
             t is not None and t.requires_grad for t in (x, weight, bias))):
         # NOTE: nothing to record (inference): one fused, blocked pass across deepgrad's
         # threads instead of two broadcasting ops (ResNet-20 inference: 57 -> ~15 ms a batch).
-        return Tensor._wrap(_affine_per_channel(x.data, scale.data, shift.data))
-    return add(mul(x, reshape(scale, bcast)), reshape(shift, bcast))
+        return Tensor._wrap(_affine_per_channel(x.data, scale.data, shift.data, relu=relu))
+    out = add(mul(x, reshape(scale, bcast)), reshape(shift, bcast))
+    return _relu(out) if relu else out
 
 
-def _affine_per_channel(x, scale, shift, centre=None):
+def _affine_per_channel(x, scale, shift, centre=None, relu=False):
     """(x - centre[c]) * scale[c] + shift[c] per channel c (axis 1), laid out like x, in one
-    blocked pass across deepgrad's threads; ``centre`` and ``shift`` may be None (0).
+    blocked pass across deepgrad's threads; ``centre`` and ``shift`` may be None (0). Then
+    max(., 0) in the same pass when ``relu``.
 
     Computed as x * scale + (shift - centre * scale): two array operations instead of three.
     NOTE: this rounds to ~eps |centre| / std relative where the data sit far from zero
@@ -276,6 +302,8 @@ def _affine_per_channel(x, scale, shift, centre=None):
             xp.multiply(x3[s:e], sc, out=ob)
             if sh is not None:
                 ob += sh
+            if relu:
+                xp.maximum(ob, 0, out=ob)
     _parallel.parallel_for(x3.shape[0], apply, x3.size, _parallel.MIN_ELEMENTS)
     return out
 

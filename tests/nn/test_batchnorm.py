@@ -30,7 +30,7 @@ OPTIONS = list(itertools.product(KINDS, [0.1, None], [True, False], [True, False
 OPTION_IDS = [f"{k}-mom{m}-affine{a}-track{t}" for k, m, a, t in OPTIONS]
 
 #: Names with a test here (read by tests/test_coverage.py).
-COVERED = {"BatchNorm1d", "BatchNorm2d", "batch_norm"}
+COVERED = {"BatchNorm1d", "BatchNorm2d", "batch_norm", "batch_norm_relu"}
 
 
 def _pair(kind, momentum, affine, track, dtype=np.float64):
@@ -191,3 +191,42 @@ def test_double_backward_through_training_batch_norm():
     (g,) = dg.autograd.grad((y * y * y).sum(), x, create_graph=True)
     (gg,) = dg.autograd.grad(g.sum(), x)
     assert gg.shape == x.shape and np.isfinite(gg.data).all()
+
+
+class _TorchBNReLU(torch.nn.Module):
+    def __init__(self, bn):
+        super().__init__()
+        self.bn = bn
+
+    def forward(self, x):
+        return torch.relu(self.bn(x))
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 1e-4)],
+                         ids=["float64", "float32"])
+@pytest.mark.parametrize("kind,momentum,affine,track", OPTIONS, ids=OPTION_IDS)
+def test_forward_relu_is_relu_of_batch_norm(kind, momentum, affine, track, dtype, rtol, oracle):
+    """``BatchNorm.forward_relu`` (``F.batch_norm_relu``): the values, gradients and running
+    statistics of torch's relu(bn(x)), over training steps and then in eval mode."""
+    dm, tm, shape = _pair(kind, momentum, affine, track, dtype)
+
+    class Fused:  # the _step helper calls dm(x) and dm.named_parameters()
+        def __call__(self, x):
+            return dm.forward_relu(x)
+
+        def named_parameters(self):
+            return dm.named_parameters()
+    fused, tfused = Fused(), _TorchBNReLU(tm)
+    rng = np.random.default_rng(oracle.seed_of(f"relu{kind}{momentum}{affine}{track}"))
+    for step in range(3):
+        x = (rng.standard_normal(shape) * (1 + step) + step).astype(dtype)
+        _step(fused, tfused, x, rng.standard_normal(shape).astype(dtype), rtol, oracle,
+              f"train step {step}")
+        _compare_state(dm, tm, rtol, oracle, f"after step {step}")
+    dm.eval()
+    tm.eval()
+    x = (rng.standard_normal(shape) + 0.5).astype(dtype)
+    _step(fused, tfused, x, rng.standard_normal(shape).astype(dtype), rtol, oracle, "eval")
+    with dg.no_grad():  # the inference fast path
+        y = dm.forward_relu(dg.tensor(x))
+    oracle.close(y, torch.relu(tm(torch.tensor(x))), rtol, "eval, no_grad")

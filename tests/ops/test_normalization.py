@@ -20,6 +20,7 @@ import torch.nn.functional as TF
 
 import deepgrad as dg
 from deepgrad.ops.normalization import batch_norm_eval, batch_norm_train, layer_norm
+from deepgrad.tensor import Tensor
 
 
 def N(*shape, shift=0.0, scale=1.0):
@@ -62,6 +63,22 @@ def _th_bn_eval(x, rm, rv, w=None, b=None):
     return TF.batch_norm(x, rm, rv, w, b, training=False, eps=1e-5)
 
 
+def _bn_relu_train(x, w=None, b=None):
+    return batch_norm_train(x, w, b, 1e-5, relu=True)[0]
+
+
+def _th_bn_relu_train(x, w=None, b=None):
+    return TF.relu(_th_bn_train(x, w, b))
+
+
+def _bn_relu_eval(x, rm, rv, w=None, b=None):
+    return batch_norm_eval(x, rm.data, rv.data, w, b, 1e-5, relu=True)
+
+
+def _th_bn_relu_eval(x, rm, rv, w=None, b=None):
+    return TF.relu(_th_bn_eval(x, rm, rv, w, b))
+
+
 def _ln(shape):
     return (lambda x, w=None, b=None: layer_norm(x, shape, w, b, 1e-5),
             lambda x, w=None, b=None: TF.layer_norm(x, shape, w, b, 1e-5))
@@ -81,6 +98,15 @@ ROWS = [
         [N(4, 3), K(3), P(3), N(3), N(3)]),
     Row("bn_eval_NCHW_no_affine", "batch_norm_eval", _bn_eval, _th_bn_eval,
         [N(2, 3, 2, 2), K(3), P(3)]),
+    # relu=True: the fused ReLU (F.batch_norm_relu), against torch's relu(batch_norm(.))
+    Row("bn_relu_train_NC", "batch_norm_train", _bn_relu_train, _th_bn_relu_train,
+        [N(6, 3, shift=2.0), N(3), N(3)]),
+    Row("bn_relu_train_NCHW", "batch_norm_train", _bn_relu_train, _th_bn_relu_train,
+        [N(2, 3, 2, 3), N(3), N(3)]),
+    Row("bn_relu_train_no_affine", "batch_norm_train", _bn_relu_train, _th_bn_relu_train,
+        [N(4, 2, 3)]),
+    Row("bn_relu_eval_NCHW", "batch_norm_eval", _bn_relu_eval, _th_bn_relu_eval,
+        [N(2, 3, 2, 2), K(3), P(3), N(3), N(3)]),
     Row("ln_1d", "layer_norm", *_ln((5,)), [N(3, 5, shift=1.0), N(5), N(5)]),
     Row("ln_2d", "layer_norm", *_ln((3, 4)), [N(2, 3, 4), N(3, 4), N(3, 4)]),
     Row("ln_3d", "layer_norm", *_ln((2, 2, 3)), [N(2, 2, 2, 3), N(2, 2, 3), N(2, 2, 3)]),
@@ -172,3 +198,31 @@ def test_float32_batch_norm_far_from_zero_is_as_accurate_as_torch(offset):
         err = np.abs(ours - ref).max() / np.abs(ref).max()
         torch_err = np.abs(theirs - ref).max() / np.abs(ref).max()
         assert err <= 4 * torch_err + 1e-6, (name, err, torch_err)
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["bn", "bn_relu"])
+def test_batch_norm_backward_with_a_strided_gradient_in_another_layout(relu):
+    """Regression: x in HCWN memory (as conv2d returns it) and an upstream gradient that is a
+    strided view (as conv2d's col2im input gradient returns it) with N == H, so that the
+    (N, C, H*W) and (H, C, W*N) channel views have the same shape: the backward must still pair
+    each gradient element with its own x."""
+    import torch
+
+    rng = np.random.default_rng(6)
+    n, c, h, w = 3, 4, 3, 3
+    x_mem = rng.standard_normal((h, c, w, n))
+    x_np = x_mem.transpose(3, 1, 0, 2)  # NCHW view of HCWN memory
+    g_buf = rng.standard_normal((h + 2, c, w + 2, n))
+    g_np = g_buf[1:1 + h, :, 1:1 + w].transpose(3, 1, 0, 2)  # strided, same axis order
+    wt, bt = rng.uniform(0.5, 1.5, c), rng.standard_normal(c)
+    x = Tensor._wrap(x_np)  # as it is: dg.tensor would copy it into NCHW order
+    x.requires_grad = True
+    y = batch_norm_train(x, dg.tensor(wt), dg.tensor(bt), 1e-5, relu=relu)[0]
+    y.backward(Tensor._wrap(g_np))
+    tx = torch.tensor(np.ascontiguousarray(x_np), requires_grad=True)
+    ty = TF.batch_norm(tx, None, None, torch.tensor(wt), torch.tensor(bt), training=True)
+    if relu:
+        ty = TF.relu(ty)
+    ty.backward(torch.tensor(np.ascontiguousarray(g_np)))
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-10, atol=1e-12)

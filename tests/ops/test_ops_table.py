@@ -150,6 +150,8 @@ ROWS = [
         lambda c, a: torch.where(c, a, 0.0), [C(COND), N(3, 4)]),
     # ------------------------------------------------------------------ activations
     Row("relu", "relu", ops.relu, torch.relu, [A(3, 4)]),
+    Row("add_relu", "add_relu", ops.add_relu, lambda a, b: torch.relu(a + b),
+        [G(3, 4), G(3, 4, offset=0.15)]),
     Row("relu_toplevel", "relu", dg.relu, torch.relu, [A(3, 4)]),
     Row("leaky_relu", "leaky_relu", ops.leaky_relu, TF.leaky_relu, [A(3, 4)],
         kwargs=dict(negative_slope=0.2)),

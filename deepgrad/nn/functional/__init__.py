@@ -30,7 +30,7 @@ from deepgrad.nn.functional.loss import (
     nll_loss,
     smooth_l1_loss,
 )
-from deepgrad.nn.functional.norm import batch_norm, layer_norm
+from deepgrad.nn.functional.norm import batch_norm, batch_norm_relu, layer_norm
 from deepgrad.ops import linear, pad
 
 __all__ = [
@@ -38,5 +38,5 @@ __all__ = [
     "huber_loss", "l1_loss", "leaky_relu", "linear", "log_softmax", "logsigmoid", "mse_loss",
     "nll_loss", "pad", "relu", "sigmoid", "smooth_l1_loss", "softmax", "softplus", "tanh",
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "conv2d", "max_pool2d",
-    "batch_norm", "dropout2d", "layer_norm",
+    "batch_norm", "batch_norm_relu", "dropout2d", "layer_norm",
 ]

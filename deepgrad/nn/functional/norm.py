@@ -48,6 +48,27 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     Reference: Ioffe & Szegedy 2015, "Batch Normalization: Accelerating Deep Network Training
     by Reducing Internal Covariate Shift".
     """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                       relu=False)
+
+
+def batch_norm_relu(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                    weight: Tensor | None = None, bias: Tensor | None = None,
+                    training: bool = False, momentum: float = 0.1,
+                    eps: float = 1e-5) -> Tensor:
+    """``relu(batch_norm(...))`` (same arguments, same running statistics) in one fused op.
+
+    A deepgrad extension (PyTorch has no such function): the ReLU is applied in the batch
+    norm's own pass over memory, and its gradient mask in the batch norm's backward, which
+    saves a full read and write of the activation each way. The values are those of the two
+    ops one after the other.
+    """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                       relu=True)
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                relu: bool) -> Tensor:
     if input.ndim < 2:
         raise ValueError(
             f"batch_norm: expected input of shape (N, C, *) with at least 2 dimensions, got "
@@ -61,13 +82,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var must be given when not "
                              "training")
-        return batch_norm_eval(input, running_mean.data, running_var.data, weight, bias, eps)
+        return batch_norm_eval(input, running_mean.data, running_var.data, weight, bias, eps,
+                               relu)
     count = input.shape[0] * math.prod(input.shape[2:])
     if count <= 1:
         # PARITY: PyTorch's message (and ValueError) for a single value per channel.
         raise ValueError(f"Expected more than 1 value per channel when training, got input "
                          f"size {tuple(input.shape)}")
-    out, mean, var = batch_norm_train(input, weight, bias, eps)
+    out, mean, var = batch_norm_train(input, weight, bias, eps, relu)
     with no_grad():
         if running_mean is not None:
             running_mean.data *= 1.0 - momentum

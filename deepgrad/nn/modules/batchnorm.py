@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepgrad import _dtype
-from deepgrad.nn.functional.norm import batch_norm
+from deepgrad.nn.functional.norm import batch_norm, batch_norm_relu
 from deepgrad.nn.modules.module import Module, Parameter
 from deepgrad.tensor import Tensor
 
@@ -73,6 +73,15 @@ class _BatchNorm(Module):
                              f"{tuple(input.shape)})")
 
     def forward(self, input: Tensor) -> Tensor:
+        return self._normalise(input, batch_norm)
+
+    def forward_relu(self, input: Tensor) -> Tensor:
+        """``relu(self(input))`` in one fused op (``F.batch_norm_relu``); no hooks run. See
+        :func:`deepgrad.nn.modules.fused.batch_norm_then_relu` for the call that falls back
+        to the two modules when hooks are set."""
+        return self._normalise(input, batch_norm_relu)
+
+    def _normalise(self, input: Tensor, fn) -> Tensor:
         self._check_input(input)
         # PARITY: the same decisions as torch.nn.modules.batchnorm._BatchNorm.forward.
         factor = 0.0 if self.momentum is None else self.momentum
@@ -83,9 +92,9 @@ class _BatchNorm(Module):
         use_batch_stats = self.training or (self.running_mean is None
                                             and self.running_var is None)
         keep = not self.training or self.track_running_stats
-        return batch_norm(input, self.running_mean if keep else None,
-                          self.running_var if keep else None, self.weight, self.bias,
-                          use_batch_stats, factor, self.eps)
+        return fn(input, self.running_mean if keep else None,
+                  self.running_var if keep else None, self.weight, self.bias,
+                  use_batch_stats, factor, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -132,3 +141,4 @@ class BatchNorm2d(_BatchNorm):
 
     _valid_ndims = (4,)
     _shape_text = "4D"
+
