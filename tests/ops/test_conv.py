@@ -122,6 +122,17 @@ def test_parity_with_torch(row, dtype, rtol, oracle):
                   dtype, rtol)
 
 
+@pytest.mark.usefixtures("input_grad_path")
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_parity_with_padded_column_rows(row, oracle, monkeypatch):
+    """Every row again with each width-column row padded (as rows of a multiple of 512 bytes
+    are, which these small shapes never reach)."""
+    monkeypatch.setattr(_im2col, "PAD_ROWS_OF_BYTES", 1)
+    assert _im2col.row_length(6, 8) == 14
+    oracle.parity(_dg(row), _th(row), row.inputs, oracle.make_arrays(row.inputs, row.name),
+                  np.float64, 1e-10)
+
+
 @pytest.mark.parametrize("row", [r for r in ROWS if r.grad_x and r.grad_w and r.bias][:8],
                          ids=lambda r: r.name)
 def test_hessian_vector_product_matches_torch(row, oracle):
