@@ -91,12 +91,14 @@ def _th(row):
     return lambda x, w, b=None: TF.conv2d(x, w, b, **row.kw)
 
 
-@pytest.fixture(params=["flipped", "col2im"])
+@pytest.fixture(params=["flipped", "rows", "col2im"])
 def input_grad_path(request, monkeypatch):
-    """Run a test with each of the two stride-1 input-gradient kernels (the choice between them
-    depends on the channel count, which these small rows would otherwise never reach)."""
+    """Run a test with each of the three input-gradient kernels (the choice between them
+    depends on the channel count, which these small rows would otherwise never reach):
+    the flipped kernel, the row GEMM with width col2im, the full col2im."""
     monkeypatch.setattr(_im2col, "FLIPPED_MIN_CHANNELS", 1 if request.param == "flipped"
                         else 10**9)
+    monkeypatch.setattr(_im2col, "ROW_INPUT_GRAD", request.param == "rows")
     return request.param
 
 
