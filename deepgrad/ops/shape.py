@@ -156,6 +156,20 @@ def _is_basic(index) -> bool:
                for i in items)
 
 
+def _one_sliced_axis(index, shape):
+    """The axis k when ``index`` is a step-1 slice on axis k and full slices before it (and
+    nothing after), so that ``x[index]`` is one contiguous range along k; else None."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not items or len(items) > len(shape):
+        return None
+    *lead, last = items
+    if not all(isinstance(i, slice) and i == slice(None) for i in lead):
+        return None
+    if not isinstance(last, slice) or last.step not in (None, 1):
+        return None
+    return len(lead)
+
+
 class GetItemFn(Function):
     def forward(self, a, index):
         return a[index]
@@ -169,6 +183,19 @@ class IndexAddIntoFn(Function):
     """Scatter ``g`` into zeros of ``shape`` at ``index`` (adding where indices repeat)."""
 
     def forward(self, g, index, shape):
+        axis = _one_sliced_axis(index, shape) if len(shape) == g.ndim else None
+        if axis is not None:
+            # NOTE: g lands in one contiguous range along one axis (out[:, a:b] = g, e.g. the
+            # steps of an LSTM's packed output): write g there and zeros only around it,
+            # instead of zeroing everything first (one full pass less).
+            out = alloc_like(g, shape)
+            a, b, _ = index[axis].indices(shape[axis]) if isinstance(index, tuple) \
+                else index.indices(shape[0])
+            out[index] = g
+            lead = (slice(None),) * axis
+            out[lead + (slice(0, a),)] = 0
+            out[lead + (slice(b, shape[axis]),)] = 0
+            return out
         if len(shape) == g.ndim and _is_basic(index):
             out = alloc_like(g, shape, 0)  # slicing keeps the axes: keep g's memory order
         else:

@@ -267,6 +267,12 @@ ROWS = [
     Row("getitem_neg_int", "getitem", lambda x: ops.getitem(x, (-1, 2)), lambda x: x[-1, 2],
         [N(3, 4)]),
     Row("getitem_slices", "getitem", lambda x: x[1:3, ::2], lambda x: x[1:3, ::2], [N(3, 4)]),
+    # one step-1 slice after full ones: backward writes g and zeros only around it
+    Row("getitem_range_axis1", "getitem", lambda x: x[:, 1:3], lambda x: x[:, 1:3],
+        [N(2, 4, 3)]),
+    Row("getitem_range_neg", "getitem", lambda x: x[-2:], lambda x: x[-2:], [N(4, 3)]),
+    Row("getitem_range_to_end", "getitem", lambda x: x[:, :, 1:], lambda x: x[:, :, 1:],
+        [N(2, 3, 4)]),
     Row("getitem_ellipsis_none", "getitem", lambda x: x[..., -1, None],
         lambda x: x[..., -1, None], [N(2, 3, 4)]),
     Row("getitem_int_array", "getitem", lambda x: x[np.array([2, 0])],
