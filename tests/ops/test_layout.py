@@ -82,3 +82,22 @@ def test_pad_and_slice_gradient_keep_the_input_order():
     s.backward(dg.tensor(_in_order(np.ones(s.shape), "hcwn")))
     assert _layout.memory_order(x.grad.data) == _layout.memory_order(x.data)
     assert x.grad.data.sum() == s.data.size
+
+
+@pytest.mark.parametrize("index", [(slice(None), -1), (slice(1, 3),), (0, slice(None), 1)],
+                         ids=["int_after_slice", "range", "ints"])
+def test_slice_gradient_takes_the_memory_order_of_the_sliced_array(index):
+    """Whatever the upstream gradient's order (here C order), the gradient of x[index] is laid
+    out like x (HCWN here), and its values are those of the scatter."""
+    from deepgrad.tensor import Tensor
+
+    x_np = _in_order(np.random.default_rng(4).standard_normal((3, 4, 5, 6)), "hcwn")
+    x = Tensor._wrap(x_np)  # as it is: dg.tensor would copy it into C order
+    x.requires_grad = True
+    y = x[index]
+    g = np.random.default_rng(5).standard_normal(y.shape)
+    y.backward(dg.tensor(np.ascontiguousarray(g)))
+    assert _layout.memory_order(x.grad.data) == _layout.memory_order(x_np)
+    expected = np.zeros(x_np.shape)
+    expected[index] = g
+    np.testing.assert_array_equal(x.grad.data, expected)
