@@ -180,8 +180,9 @@ class LSTMLayerFn(Function):
         dh = xp.zeros((hid, batch), dtype=dt)
         dht, tmp = xp.empty((hid, batch), dtype=dt), xp.empty((hid, batch), dtype=dt)
         dc = g[steps + 1].T.copy()  # a copy: dc is updated in place
-        dy = xp.empty((steps, hid, batch), dtype=dt)
-        dy[...] = g[off:off + steps].transpose(0, 2, 1)
+        # (T, H, B); no copy when g comes in the packed output's own memory order (as the
+        # slicing gradient gives it)
+        dy = xp.ascontiguousarray(g[off:off + steps].transpose(0, 2, 1))
         for t in (range(steps) if reverse else range(steps - 1, -1, -1)):
             zz = work[t]
             xp.add(dy[t], dh, out=dht)
