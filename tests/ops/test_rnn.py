@@ -107,6 +107,29 @@ def test_parity_with_torch_reference(row, dtype, rtol, oracle):
                   rtol)
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 2 * 4 * H * B * 8], ids=["1step", "2steps"])
+@pytest.mark.parametrize("row", ROWS[:4], ids=ROW_IDS[:4])
+def test_backward_in_chunks_of_steps(row, chunk_bytes, oracle, monkeypatch):
+    """The backward forms the weight and input gradients chunk by chunk of steps (a chunk is
+    CHUNK_BYTES of dZ); these shapes fit in one chunk, so force one and two steps a chunk
+    (T = 4: also a last chunk shorter than the others is covered below)."""
+    from deepgrad.ops import rnn
+
+    monkeypatch.setattr(rnn, "CHUNK_BYTES", chunk_bytes)
+    oracle.parity(row.dg, row.th, row.inputs, oracle.make_arrays(row.inputs, row.name),
+                  np.float64, 1e-10)
+
+
+def test_backward_in_uneven_chunks(oracle, monkeypatch):
+    from deepgrad.ops import rnn
+
+    monkeypatch.setattr(rnn, "CHUNK_BYTES", 3 * 4 * H * B * 8)  # chunks of 3 and 1 steps
+    assert rnn._chunk_steps(4 * H * B * 8, T) == 3
+    for row in ROWS[:2]:
+        oracle.parity(row.dg, row.th, row.inputs, oracle.make_arrays(row.inputs, row.name),
+                      np.float64, 1e-10)
+
+
 def test_twice_differentiating_raises_a_clear_error():
     rng = np.random.default_rng(0)
     x = dg.tensor(rng.standard_normal((T, B, I)), requires_grad=True)
