@@ -56,6 +56,7 @@ import numpy as np
 
 from deepgrad import _parallel
 from deepgrad._backend import array_module
+from deepgrad.ops._layout import padded_row_length
 
 
 def out_size(size: int, k: int, s: int, d: int, pad_lo: int, pad_hi: int) -> int:
@@ -140,36 +141,20 @@ def _span(lo_pad: int, size: int, j_off: int, stride: int, n_out: int) -> tuple[
     return a, max(a, b)
 
 
-def row_length(own: int, itemsize: int) -> int:
-    """Elements per row of a width-column buffer holding ``own`` values a row.
-
-    NOTE: one cache line more when the row is a multiple of 512 bytes. A convolution's GEMM
-    reads the K rows of a row matrix at one column offset; with a power-of-two row (16 KiB at
-    32x32x128) those K addresses fall into a few cache sets and evict each other, and worse
-    so in memory backed by huge pages (which NumPy requests for large arrays): measured 7.2
-    against 4.9 ms for the 16-channel GEMM of ResNet-20, and step times that varied by ~7%
-    from run to run with the share of huge pages. An odd number of lines spreads them.
-    """
-    return own + 64 // itemsize if (own * itemsize) % PAD_ROWS_OF_BYTES == 0 else own
-
-
-#: Width-column rows of a multiple of this many bytes get a cache line of padding.
-PAD_ROWS_OF_BYTES = 512
-
-
 def width_columns(xh, pads, kw: int, ow: int, sw: int, dw: int, workspace=None):
     """The width-column buffer X (Hp, C, KW, OW, N) of the HCWN input ``xh`` (one copy).
 
     X[hp, c, j, o, n] = x_pad[hp, c, o*sw + j*dw, n], zero where that reads padding. A view of
     ``xh`` when there is nothing to copy (1-wide kernel, width stride 1, no width padding);
-    else a view of a buffer whose rows (OW*N values) may be padded (:func:`row_length`).
+    else a view of a buffer whose rows (OW*N values) may be padded
+    (:func:`~deepgrad.ops._layout.padded_row_length`).
     """
     xp = array_module(xh)
     h, c, w, n = xh.shape
     t, b, l, _ = pads
     if kw == 1 and sw == 1 and l == 0 and ow == w and t == b == 0:
         return xh.reshape(h, c, 1, w, n)
-    hp, row = h + t + b, row_length(ow * n, xh.itemsize)
+    hp, row = h + t + b, padded_row_length(ow * n, xh.itemsize)
     buf = scratch(xp, workspace, (hp, c, kw, row), xh.dtype)
     X = buf[..., :ow * n].reshape(hp, c, kw, ow, n)  # a view: the last axis is split
     if t:

@@ -49,6 +49,7 @@ from deepgrad import _parallel
 from deepgrad._backend import array_module
 from deepgrad.autograd import grad_mode
 from deepgrad.autograd.function import Function
+from deepgrad.ops._layout import padded_row_length
 from deepgrad.ops.shape import getitem, unsqueeze
 from deepgrad.tensor import Tensor
 
@@ -192,7 +193,9 @@ class LSTMLayerFn(Function):
         # [dW_ih | db | dW_hh] = sum_t dZ_t U_t^T (and of dX = dZ^T W_ih). A dZ of all T
         # steps written column by column cost ~1.5 ms of W4's step in scattered writes.
         span = _chunk_steps(4 * hid * batch * u.itemsize, steps)
-        dz = xp.empty((4 * hid, span, batch), dtype=dt)
+        # (rows padded: each step writes a piece of every row; see padded_row_length)
+        row = padded_row_length(span * batch, u.itemsize)
+        dz = xp.empty((4 * hid, row), dtype=dt)[:, :span * batch].reshape(4 * hid, span, batch)
         dz4 = dz.reshape(4, hid, span, batch)
         order = range(steps) if reverse else range(steps - 1, -1, -1)
         for c in range(0, steps, span):

@@ -129,8 +129,10 @@ def test_parity_with_torch(row, dtype, rtol, oracle):
 def test_parity_with_padded_column_rows(row, oracle, monkeypatch):
     """Every row again with each width-column row padded (as rows of a multiple of 512 bytes
     are, which these small shapes never reach)."""
-    monkeypatch.setattr(_im2col, "PAD_ROWS_OF_BYTES", 1)
-    assert _im2col.row_length(6, 8) == 14
+    from deepgrad.ops import _layout
+
+    monkeypatch.setattr(_layout, "PAD_ROWS_OF_BYTES", 1)
+    assert _layout.padded_row_length(6, 8) == 14
     oracle.parity(_dg(row), _th(row), row.inputs, oracle.make_arrays(row.inputs, row.name),
                   np.float64, 1e-10)
 

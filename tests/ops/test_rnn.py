@@ -107,15 +107,18 @@ def test_parity_with_torch_reference(row, dtype, rtol, oracle):
                   rtol)
 
 
+@pytest.mark.parametrize("padded", [False, True], ids=["rows", "padded_rows"])
 @pytest.mark.parametrize("chunk_bytes", [1, 2 * 4 * H * B * 8], ids=["1step", "2steps"])
 @pytest.mark.parametrize("row", ROWS[:4], ids=ROW_IDS[:4])
-def test_backward_in_chunks_of_steps(row, chunk_bytes, oracle, monkeypatch):
+def test_backward_in_chunks_of_steps(row, chunk_bytes, padded, oracle, monkeypatch):
     """The backward forms the weight and input gradients chunk by chunk of steps (a chunk is
     CHUNK_BYTES of dZ); these shapes fit in one chunk, so force one and two steps a chunk
-    (T = 4: also a last chunk shorter than the others is covered below)."""
-    from deepgrad.ops import rnn
+    (T = 4: also a last chunk shorter than the others is covered below), with and without
+    the padding of dZ's rows (which these shapes never reach either)."""
+    from deepgrad.ops import _layout, rnn
 
     monkeypatch.setattr(rnn, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(_layout, "PAD_ROWS_OF_BYTES", 1 if padded else 10**9)
     oracle.parity(row.dg, row.th, row.inputs, oracle.make_arrays(row.inputs, row.name),
                   np.float64, 1e-10)
 
