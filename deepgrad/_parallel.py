@@ -11,7 +11,8 @@ calling thread works too): NumPy releases the GIL inside ufunc loops, copies, ei
 calls, so chunks of one array op run truly in parallel. The stacked GEMMs of convolutions
 (:func:`matmul`) are split across those threads with OpenBLAS held to one thread, and the
 memory-bound kernels (width-column copies, batch norm, ReLU, large elementwise ops) are split
-only while OpenBLAS is held so (its spinning workers would fight them otherwise).
+only while OpenBLAS is held so, or when deepgrad has left no GEMM to OpenBLAS's own threads for
+``BLAS_SPIN_S`` (its spinning workers would fight them otherwise).
 
 The hold is lazy and sticky: it starts at the first split GEMM and ends when deepgrad runs a
 2-D GEMM big enough for OpenBLAS to thread (a dense layer, the LSTM), or at
@@ -31,6 +32,7 @@ import ctypes
 import itertools
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -202,13 +204,23 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+#: OpenBLAS's workers spin this long (seconds) after a threaded GEMM before they sleep
+#: (2^28 cycles by default: ~0.1 s here), with a margin.
+BLAS_SPIN_S = 0.25
+_last_native_gemm = float("-inf")  # perf_counter() of deepgrad's last GEMM on OpenBLAS threads
+
+
 def _threads_for(n_items: int, work: float, min_work: float, gemm: bool = False) -> int:
     if getattr(_local, "busy", False):
         return 1  # nested: already inside a parallel region
-    if not gemm and _native is None and _blas_ctl().ok and int(_blas_ctl().get()) > 1:
+    if not gemm and _native is None and time.perf_counter() - _last_native_gemm < BLAS_SPIN_S \
+            and _blas_ctl().ok and int(_blas_ctl().get()) > 1:
         # NOTE: OpenBLAS has its own threads and may be spinning after a GEMM; deepgrad's
         # threads would fight them (measured: no faster than serial), so memory-bound work
-        # is split only while deepgrad holds OpenBLAS serial (after a split GEMM).
+        # is split only while deepgrad holds OpenBLAS serial (after a split GEMM), or when
+        # deepgrad has left no GEMM to OpenBLAS's threads for BLAS_SPIN_S (a batch norm or
+        # an elementwise op with no GEMM nearby: BatchNorm2d alone on (128, 64, 32, 32),
+        # forward + backward, 50 -> ~35 ms).
         return 1
     return max(1, min(get_num_threads(), n_items, int(work // min_work) if min_work else n_items))
 
@@ -311,9 +323,12 @@ def matmul(a, b, out=None, col_block: int | None = None):
     a convolution consecutive stack entries read overlapping rows of the input, so a block's
     share of them is still in cache for the next output row (see ``_im2col.column_block``).
     """
+    global _last_native_gemm
     if a.ndim == 2 and b.ndim == 2:  # the hot path of dense layers and the LSTM: keep it short
-        if _native is not None and a.shape[0] * a.shape[1] * b.shape[1] >= MIN_NATIVE_GEMM:
-            _blas_native()
+        if a.shape[0] * a.shape[1] * b.shape[1] >= MIN_NATIVE_GEMM:
+            if _native is not None:
+                _blas_native()
+            _last_native_gemm = time.perf_counter()
         return np.matmul(a, b, out=out)
     if a.ndim < 2 or b.ndim < 2 or not _blas_ctl().ok:
         return np.matmul(a, b, out=out)
@@ -324,6 +339,7 @@ def matmul(a, b, out=None, col_block: int | None = None):
         return np.matmul(a, b, out=out)
     if not batch:
         _blas_native()
+        _last_native_gemm = time.perf_counter()
         return np.matmul(a, b, out=out)
     split = not (batch[0] < 2 or (macs < MIN_SPLIT_GEMM and _native is None)
                  or _threads_for(batch[0], macs, MIN_GEMM_WORK, gemm=True) <= 1)
@@ -332,6 +348,8 @@ def matmul(a, b, out=None, col_block: int | None = None):
     if not split and step == cols:
         # NOTE: a stacked GEMM too small to split runs in whichever mode OpenBLAS is in; giving
         # OpenBLAS its threads back here would make it spin into the next split GEMM.
+        if _native is None:
+            _last_native_gemm = time.perf_counter()
         return np.matmul(a, b, out=out)
     if split:
         _blas_serial()

@@ -175,6 +175,22 @@ def test_elementwise_parallel_paths(force_parallel):
     np.testing.assert_allclose(b.grad.data, tb.grad.numpy(), rtol=1e-12)
 
 
+def test_memory_bound_work_is_split_unless_openblas_threads_may_spin(monkeypatch):
+    """With OpenBLAS on its own threads, elementwise work is split across deepgrad's threads
+    only when no GEMM was left to OpenBLAS's threads within BLAS_SPIN_S (its workers spin
+    that long after one)."""
+    dg.set_num_threads(2)
+    assert _parallel._blas_ctl().ok  # NumPy's wheels bundle OpenBLAS
+    assert _parallel._native is None and _parallel.blas_num_threads() == 2
+    monkeypatch.setattr(_parallel, "_last_native_gemm", float("-inf"))
+    assert _parallel._threads_for(4, 1e9, 1) == 2
+    _parallel.matmul(np.ones((128, 128)), np.ones((128, 128)))  # 2^21 multiply-adds
+    assert _parallel._threads_for(4, 1e9, 1) == 1
+    monkeypatch.setattr(_parallel, "_last_native_gemm",
+                        time.perf_counter() - 2 * _parallel.BLAS_SPIN_S)
+    assert _parallel._threads_for(4, 1e9, 1) == 2
+
+
 def test_set_num_threads_validates_and_sets_the_blas_too():
     before = dg.get_num_threads()
     try:
