@@ -211,6 +211,9 @@ def test_keep_freed_memory_respects_the_opt_out(monkeypatch):
     monkeypatch.delenv("DEEPGRAD_KEEP_FREED_MEMORY")
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000")
     assert _memory.keep_freed_memory() is False
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    monkeypatch.setenv("MALLOC_MMAP_MAX_", "65536")
+    assert _memory.keep_freed_memory() is False
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork (POSIX)")
