@@ -47,6 +47,14 @@ def test_batch_norm_then_relu_fuses_only_when_unobserved(monkeypatch):
     fused.batch_norm_then_relu(bn, nn.LeakyReLU(), dg.tensor(x))  # not a plain ReLU
     assert calls == ["fused"]
 
+    class ScaledBN(nn.BatchNorm2d):  # a subclass with its own forward: never bypassed
+        def forward(self, x):
+            return super().forward(x) * 2.0
+    sbn = ScaledBN(3)
+    y = fused.batch_norm_then_relu(sbn, relu, dg.tensor(x))
+    assert calls == ["fused"]
+    np.testing.assert_allclose(y.data, np.maximum(2.0 * nn.BatchNorm2d(3)(dg.tensor(x)).data, 0))
+
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_batch_norm_then_relu_equals_the_pair(training):

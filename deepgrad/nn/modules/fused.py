@@ -7,9 +7,9 @@ A network's ``forward`` calls these instead of chaining the modules itself:
 
 The fused op makes one pass over memory where the pair makes two (forward and backward), with
 the same values, gradients and running statistics. It is used only when ``relu`` is a plain
-:class:`ReLU` and none of the modules involved has a forward hook or pre-hook: diagnostics,
-summaries and user hooks attach those to see each module's own output, and then get the
-modules called one by one as written.
+:class:`ReLU`, the batch norm's ``forward`` is not overridden, and none of the modules involved
+has a forward hook or pre-hook: diagnostics, summaries and user hooks attach those to see each
+module's own output, and then get the modules called one by one as written.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ def _unobserved(*modules: Module) -> bool:
 
 
 def batch_norm_then_relu(bn: _BatchNorm, relu: Module, input: Tensor) -> Tensor:
-    """``relu(bn(input))``; fused (:meth:`_BatchNorm.forward_relu`) when unobserved."""
-    if type(relu) is ReLU and _unobserved(bn, relu):
+    """``relu(bn(input))``; fused (:meth:`_BatchNorm.forward_relu`) when unobserved and ``bn``
+    is a batch norm whose ``forward`` is deepgrad's own (a subclass may have changed it)."""
+    if type(relu) is ReLU and isinstance(bn, _BatchNorm) \
+            and type(bn).forward is _BatchNorm.forward and _unobserved(bn, relu):
         return bn.forward_relu(input)
     return relu(bn(input))
 
