@@ -4,43 +4,23 @@ runs in seconds and returns a well-formed outcome whose verdict comes from its r
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
-from matplotlib.figure import Figure
 
-from deepgrad.lab import ClaimOutcome, LabContext, get_claim
 from deepgrad.lab.claims import optimizers_2d as d2
 from deepgrad.lab.claims.batchnorm import relu_mlp, sigmoid_mlp
 from deepgrad.lab.claims.init import SCHEMES, deep_mlp
+from tests.lab.claim_smoke import check_claim_at_smoke
 
 pytestmark = pytest.mark.default_dtype("float32")
 
 #: The claims these tests cover (the coverage test's convention).
 COVERED = {"optimizers", "batchnorm", "init", "activations"}
 
-SMOKE_SECONDS = 20  # generous on a loaded 2-core machine; typically 2-4 s
-
 
 @pytest.mark.parametrize("name", sorted(COVERED))
 def test_claim_at_smoke(name, mnist_dir, tmp_path):
-    claim = get_claim(name)
-    lines = []
-    ctx = LabContext("smoke", [0], mnist_dir, tmp_path, progress=lines.append)
-    t0 = time.perf_counter()
-    outcome = claim.run(ctx)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < SMOKE_SECONDS, f"{name} smoke took {elapsed:.1f}s"
-    assert isinstance(outcome, ClaimOutcome)
-    assert outcome.settings["budget"] == "smoke"
-    v = outcome.verdict
-    assert isinstance(v["holds"], bool) and v["detail"].strip() and "effect" in v
-    assert outcome.runs
-    for run in outcome.runs:
-        assert set(run) >= {"variant", "seed", "curves", "final"}
-        assert run["seed"] == 0
-    assert outcome.figures and all(isinstance(f, Figure) for f in outcome.figures.values())
-    assert all(n.endswith(".png") for n in outcome.figures)
+    _, _, lines = check_claim_at_smoke(name, mnist_dir, tmp_path)
     assert lines, "no progress lines"
 
 
