@@ -14,13 +14,14 @@ step t + 1 arrives multiplied by f_{t+1}):
     dz_f   = dc_t * c_{t-1} * f (1 - f)         dz_g = dc_t * i * (1 - g^2)
     dh_{t-1} = dz_t W_hh,  dc_{t-1} = dc_t * f_t
 
-and, because the weights are shared over time, one GEMM over all steps at once for
-[dW_ih | db | dW_hh] = dZ^T [X | 1 | H_prev] (db = sum dZ), and dX = dZ W_ih.
+and, because the weights are shared over time, one GEMM over many steps at once for
+[dW_ih | db | dW_hh] = dZ^T [X | 1 | H_prev] (db = sum dZ), and dX = dZ W_ih (one per chunk
+of steps, see below).
 
 How it is computed (each choice measured on the W4 benchmark, 28 steps, batch 128, 28 -> 128):
 
 * A whole layer per graph node: the graph has one node instead of ~10 per step, and the weight
-  gradients are one GEMM instead of T small ones.
+  gradients are one GEMM per chunk of steps (~1 MB of dZ) instead of T small ones.
 * One GEMM per step, z_t = [W_ih | b | W_hh] [x_t; 1; h_{t-1}], feature-major: all operands
   u_t = [x_t; 1; h_{t-1}] live in one (I + 1 + H, T + 2, B) array, so that the same array read
   as an (I + 1 + H, T*B) matrix is the right-hand side of the weight-gradient GEMM. This beat a
@@ -82,7 +83,7 @@ class LSTMLayerFn(Function):
     order). Forward direction: rows [h0, h_0 .. h_{T-1}, c]; with ``reverse`` (the sequence is
     processed from t = T-1 down to 0, the backward direction of a bidirectional LSTM):
     rows [h_0 .. h_{T-1}, h0, c]. Either way the rows that precede each step's h, in time order,
-    are T consecutive rows, which is what the one-GEMM weight gradient needs.
+    are T consecutive rows, which is what the weight-gradient GEMM over a chunk of steps needs.
     ``for_backward=False`` (no graph will be recorded) skips keeping what backward needs.
 
     Layout (module docstring): every per-step quantity is feature-major, (features, B), and
