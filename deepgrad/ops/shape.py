@@ -156,9 +156,9 @@ def _is_basic(index) -> bool:
                for i in items)
 
 
-def _one_sliced_axis(index, shape):
-    """The axis k when ``index`` is a step-1 slice on axis k and full slices before it (and
-    nothing after), so that ``x[index]`` is one contiguous range along k; else None."""
+def _one_range(index, shape):
+    """(k, start, stop) when ``index`` is a step-1 slice on axis k with full slices before it
+    (and nothing after), so that ``x[index]`` is the range start:stop along k; else None."""
     items = index if isinstance(index, tuple) else (index,)
     if not items or len(items) > len(shape):
         return None
@@ -167,7 +167,8 @@ def _one_sliced_axis(index, shape):
         return None
     if not isinstance(last, slice) or last.step not in (None, 1):
         return None
-    return len(lead)
+    start, stop, _ = last.indices(shape[len(lead)])
+    return len(lead), start, stop
 
 
 class GetItemFn(Function):
@@ -189,24 +190,23 @@ class IndexAddIntoFn(Function):
 
     def forward(self, g, index, shape, like=None):
         if like is not None and like.shape == tuple(shape):
-            g_like = like
+            layout = like
         else:
-            g_like = g if len(shape) == g.ndim else None
-        axis = _one_sliced_axis(index, shape) if g_like is not None else None
-        if axis is not None:
+            layout = g if len(shape) == g.ndim else None
+        rng = _one_range(index, shape) if layout is not None else None
+        if rng is not None:
             # NOTE: g lands in one contiguous range along one axis (out[:, a:b] = g, e.g. the
             # steps of an LSTM's packed output): write g there and zeros only around it,
             # instead of zeroing everything first (one full pass less).
-            out = alloc_like(g_like, shape, dtype=g.dtype)
-            a, b, _ = index[axis].indices(shape[axis]) if isinstance(index, tuple) \
-                else index.indices(shape[0])
+            axis, a, b = rng
+            out = alloc_like(layout, shape, dtype=g.dtype)
             out[index] = g
             lead = (slice(None),) * axis
             out[lead + (slice(0, a),)] = 0
             out[lead + (slice(b, shape[axis]),)] = 0
             return out
-        if g_like is not None and _is_basic(index):
-            out = alloc_like(g_like, shape, 0, dtype=g.dtype)
+        if layout is not None and _is_basic(index):
+            out = alloc_like(layout, shape, 0, dtype=g.dtype)
         else:
             out = array_module(g).zeros(shape, dtype=g.dtype)
         if _is_basic(index):
