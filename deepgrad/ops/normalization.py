@@ -28,7 +28,7 @@ from deepgrad._backend import array_module
 from deepgrad.autograd import grad_mode
 from deepgrad.autograd.function import Function
 from deepgrad.ops._layout import alloc_like, channel_matrix, in_layout_of, is_dense
-from deepgrad.ops.elementwise import add, div, mul, pow, sub
+from deepgrad.ops.elementwise import _relu_backward, add, div, mul, pow, sub
 from deepgrad.ops.elementwise import relu as _relu
 from deepgrad.ops.reduce import mean as _mean
 from deepgrad.ops.reduce import sum as _sum
@@ -79,8 +79,8 @@ class BatchNormFn(Function):
         x, weight, bias, eps, _, relu = self.inputs
         need_x, need_w, need_b = self.needs_input_grad[:3]
         if grad_mode.is_grad_enabled():
-            if relu:  # d relu(z)/dz = 1 where the output is positive (0 at 0, as PyTorch)
-                g = mul(g, Tensor._wrap((self.out_data > 0).astype(g.dtype)))
+            if relu:
+                g = _relu_backward(g, self.out_data)
             bcast = _channel_shape(x)
             m = x.data.size // x.shape[1]
             axes = _bn_axes(x.ndim)
